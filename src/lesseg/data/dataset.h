@@ -1,0 +1,83 @@
+#pragma once
+// The semantic-segmentation dataset interface every format and method shares.
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+#include "lesseg/data/classes.h"
+
+namespace lesseg {
+
+struct SegSample {
+  cv::Mat image;   // CV_8UC3, RGB
+  cv::Mat mask;    // CV_8U class indices, ignore_index where unlabeled; empty for unlabeled images
+  std::string id;  // stable name (file stem or generated id), used for outputs
+};
+
+class SegDataset {
+ public:
+  virtual ~SegDataset() = default;
+  virtual size_t size() const = 0;
+  // Thread-safe; throws Error(bad_input) naming the offending file.
+  virtual SegSample get(size_t index) const = 0;
+  virtual const ClassInfo& classes() const = 0;
+};
+using SegDatasetPtr = std::shared_ptr<const SegDataset>;
+
+// Turns a raw label map (as read by read_label_raw) into CV_8U class indices.
+using LabelMapper = std::function<cv::Mat(const cv::Mat& raw, const std::filesystem::path& file)>;
+
+struct SegItem {
+  std::filesystem::path image;
+  std::filesystem::path mask;  // empty: unlabeled
+};
+
+// Image/mask file pairs + a label mapper. Checks every sample: mask size equals image size, one
+// channel after mapping, each value < num_classes or == ignore_index (error names value and pixel).
+class FileSegDataset : public SegDataset {
+ public:
+  FileSegDataset(std::vector<SegItem> items, ClassInfo classes, LabelMapper mapper);
+  size_t size() const override { return items_.size(); }
+  SegSample get(size_t index) const override;
+  const ClassInfo& classes() const override { return classes_; }
+  const SegItem& item(size_t index) const { return items_.at(index); }
+
+ private:
+  std::vector<SegItem> items_;
+  ClassInfo classes_;
+  LabelMapper mapper_;
+};
+
+// Keeps a subset of another dataset's indices (labeled fractions, splits).
+class SubsetDataset : public SegDataset {
+ public:
+  SubsetDataset(SegDatasetPtr base, std::vector<size_t> indices);
+  size_t size() const override { return indices_.size(); }
+  SegSample get(size_t index) const override { return base_->get(indices_.at(index)); }
+  const ClassInfo& classes() const override { return base_->classes(); }
+
+ private:
+  SegDatasetPtr base_;
+  std::vector<size_t> indices_;
+};
+
+// A seeded 1/denominator subset (first size/denominator of a seeded permutation; at least 1).
+SegDatasetPtr labeled_fraction(SegDatasetPtr base, double fraction, uint64_t seed);
+
+// Label mappers.
+LabelMapper identity_mapper();  // single-channel 8-bit indices, used as they are
+// 256-entry lookup table (values absent from the table map to 255).
+LabelMapper lut_mapper(std::vector<uint8_t> lut);
+// Checks a mapped mask against its image and classes; throws bad_input naming file, value, pixel.
+void validate_mask(const cv::Mat& mask, const cv::Mat& image, const ClassInfo& classes,
+                   const std::filesystem::path& mask_file);
+
+// Reads "a b" pairs (or single paths) per line from a split list, relative to `root`.
+std::vector<SegItem> read_split_list(const std::filesystem::path& list_file, const std::filesystem::path& root);
+
+}  // namespace lesseg
