@@ -1,1 +1,57 @@
-// placeholder
+#include <iostream>
+
+#include <torch/torch.h>
+
+#include "commands.h"
+#include "lesseg/core/config.h"
+#include "lesseg/core/error.h"
+#include "lesseg/core/fs.h"
+#include "lesseg/data/open.h"
+#include "lesseg/eval/evaluate.h"
+#include "lesseg/methods/saved_segmenter.h"
+
+namespace lesseg::cli {
+
+void register_eval(CLI::App& app) {
+  auto* cmd = app.add_subcommand("eval", "Evaluate a run folder, or --weights on a dataset (mIoU, mAcc, per-class IoU)");
+  struct Args {
+    std::string run_dir, weights, format, root, split = "val", device = "cpu";
+    int threads = 0, batch_size = 1;
+  };
+  auto args = std::make_shared<Args>();
+  cmd->add_option("run_dir", args->run_dir, "A run folder (uses its config.yaml and model.safetensors)");
+  cmd->add_option("--weights", args->weights, "A segmenter weight file (model.safetensors)");
+  cmd->add_option("--format", args->format, "Dataset format with --weights (folder, camvid, cityscapes, ...)");
+  cmd->add_option("--root", args->root, "Dataset root with --weights");
+  cmd->add_option("--split", args->split, "Split with --weights (default val)");
+  cmd->add_option("--device", args->device, "cpu or cuda");
+  cmd->add_option("--batch-size", args->batch_size, "Images per forward pass");
+  cmd->add_option("--threads", args->threads, "Intra-op threads (0 = all usable cores)");
+  cmd->callback([args] {
+    apply_threads(args->threads);
+    torch::Device device(args->device);
+    EvalOptions options;
+    options.device = device;
+    options.batch_size = args->batch_size;
+    SegDatasetPtr dataset;
+    std::filesystem::path weights = args->weights;
+    if (!args->run_dir.empty()) {
+      std::filesystem::path run(args->run_dir);
+      Config config = Config::from_yaml_text(read_file(run / "config.yaml"), (run / "config.yaml").string());
+      dataset = open_dataset(config, "val");
+      if (weights.empty()) weights = run / "model.safetensors";
+    } else {
+      if (weights.empty() || args->format.empty()) throw_usage("eval needs a run folder, or --weights with --format and --root");
+      dataset = open_dataset_by_format(args->format, args->root, args->split);
+    }
+    SavedSegmenter saved = load_segmenter(weights, device);
+    options.mean = saved.mean;
+    options.std = saved.std;
+    options.augment.resize_h = saved.resize_h;
+    options.augment.resize_w = saved.resize_w;
+    auto metrics = metrics_json(evaluate_segmenter(saved.model, dataset, options).compute(), dataset->classes());
+    std::cout << metrics.dump(2) << "\n";
+  });
+}
+
+}  // namespace lesseg::cli

@@ -1,1 +1,41 @@
-// placeholder
+#include <iostream>
+
+#include <spdlog/spdlog.h>
+
+#include "commands.h"
+#include "lesseg/core/config.h"
+#include "lesseg/core/error.h"
+#include "lesseg/methods/supervised/supervised.h"
+
+namespace lesseg::cli {
+
+void register_train(CLI::App& app) {
+  auto* cmd = app.add_subcommand("train", "Train a segmenter from a YAML config");
+  struct Args {
+    std::string config, run_dir;
+    std::vector<std::string> overrides;
+    int threads = 0;
+  };
+  auto args = std::make_shared<Args>();
+  cmd->add_option("config", args->config, "YAML config file")->required();
+  cmd->add_option("--set", args->overrides, "Override a config key: --set train.iters=100 (repeatable)");
+  cmd->add_option("--run-dir", args->run_dir, "Run folder (default: runs/<config name>)");
+  cmd->add_option("--threads", args->threads, "Intra-op threads (0 = all usable cores; overrides config)");
+  cmd->callback([args] {
+    Config config = Config::load(args->config, args->overrides);
+    int threads = args->threads > 0 ? args->threads : config.get<int>("threads");
+    spdlog::info("threads: {}", apply_threads(threads));
+    std::filesystem::path run_dir = args->run_dir.empty()
+                                        ? std::filesystem::path("runs") / std::filesystem::path(args->config).stem()
+                                        : std::filesystem::path(args->run_dir);
+    const std::string method = config.get<std::string>("method");
+    if (method != "supervised") throw_usage("unknown method '" + method + "' (known: supervised)");
+    TrainResult result = train_supervised(config, run_dir);
+    std::cout << "validation mIoU: " << result.metrics.value("miou", 0.0) << "\n"
+              << "weights:     " << result.weights.string() << "\n"
+              << "checkpoints: " << result.checkpoint.string() << "\n"
+              << "metrics:     " << (run_dir / "metrics.jsonl").string() << "\n";
+  });
+}
+
+}  // namespace lesseg::cli

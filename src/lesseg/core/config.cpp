@@ -1,1 +1,172 @@
-// placeholder
+#include "lesseg/core/config.h"
+
+#include <sstream>
+
+#include "lesseg/core/error.h"
+#include "lesseg/core/fs.h"
+
+namespace lesseg {
+namespace {
+
+std::vector<std::string> split_path(const std::string& key_path) {
+  std::vector<std::string> parts;
+  std::stringstream stream(key_path);
+  std::string part;
+  while (std::getline(stream, part, '.')) {
+    if (part.empty()) throw_usage("config: empty component in key path '" + key_path + "'");
+    parts.push_back(part);
+  }
+  return parts;
+}
+
+enum class Kind { null, boolean, integer, real, string, sequence, map };
+
+Kind scalar_kind(const YAML::Node& node) {
+  if (node.IsNull()) return Kind::null;
+  if (node.IsSequence()) return Kind::sequence;
+  if (node.IsMap()) return Kind::map;
+  const std::string& text = node.Scalar();
+  if (node.Tag() == "!") return Kind::string;  // explicitly quoted
+  bool b;
+  int64_t i;
+  double d;
+  if (YAML::convert<bool>::decode(node, b) && text != "0" && text != "1") return Kind::boolean;
+  if (YAML::convert<int64_t>::decode(node, i)) return Kind::integer;
+  if (YAML::convert<double>::decode(node, d)) return Kind::real;
+  return Kind::string;
+}
+
+const char* kind_name(Kind kind) {
+  switch (kind) {
+    case Kind::null: return "null";
+    case Kind::boolean: return "a boolean";
+    case Kind::integer: return "an integer";
+    case Kind::real: return "a number";
+    case Kind::string: return "a string";
+    case Kind::sequence: return "a list";
+    case Kind::map: return "a mapping";
+  }
+  return "?";
+}
+
+bool compatible(Kind expected, Kind given) {
+  if (expected == Kind::null || expected == given) return true;
+  if (expected == Kind::real && given == Kind::integer) return true;
+  // A null default accepts anything; a string default accepts plain words that look like numbers.
+  if (expected == Kind::string && (given == Kind::integer || given == Kind::real || given == Kind::boolean))
+    return true;
+  return false;
+}
+
+// Merges `user` into `base` (a deep copy of the defaults), checking keys and types.
+void merge_checked(YAML::Node base, const YAML::Node& user, const std::string& prefix, const std::string& origin) {
+  if (!user.IsMap()) throw_usage(origin + ": expected a mapping at '" + (prefix.empty() ? "<root>" : prefix) + "'");
+  for (const auto& entry : user) {
+    const std::string key = entry.first.as<std::string>();
+    const std::string path = prefix.empty() ? key : prefix + "." + key;
+    YAML::Node target = base[key];
+    if (!base.IsMap() || !target.IsDefined())
+      throw_usage(origin + ": unknown config key '" + path + "'");
+    Kind expected = scalar_kind(target), given = scalar_kind(entry.second);
+    if (expected == Kind::map) {
+      merge_checked(target, entry.second, path, origin);
+      continue;
+    }
+    if (!compatible(expected, given))
+      throw_usage(origin + ": config key '" + path + "' must be " + kind_name(expected) + ", got " +
+                  kind_name(given) + " ('" + YAML::Dump(entry.second) + "')");
+    base[key] = YAML::Clone(entry.second);
+  }
+}
+
+YAML::Node parse_yaml(const std::string& text, const std::string& origin) {
+  try {
+    YAML::Node node = YAML::Load(text);
+    return node.IsNull() ? YAML::Node(YAML::NodeType::Map) : node;
+  } catch (const YAML::Exception& e) {
+    throw_usage(origin + ": invalid YAML: " + e.what());
+  }
+}
+
+}  // namespace
+
+Config::Config() : root_(YAML::Load(default_config_yaml())) {}
+
+Config Config::load(const std::filesystem::path& file, const std::vector<std::string>& overrides) {
+  Config config;
+  if (!file.empty()) {
+    if (!std::filesystem::is_regular_file(file)) throw_usage(file.string() + ": config file not found");
+    merge_checked(config.root_, parse_yaml(read_file(file), file.string()), "", file.string());
+  }
+  for (const std::string& item : overrides) {
+    auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) throw_usage("--set '" + item + "': expected key.path=value");
+    config.set(item.substr(0, eq), item.substr(eq + 1));
+  }
+  return config;
+}
+
+Config Config::from_yaml_text(const std::string& text, const std::string& origin) {
+  Config config;
+  merge_checked(config.root_, parse_yaml(text, origin), "", origin);
+  return config;
+}
+
+void Config::set(const std::string& key_path, const std::string& yaml_value) {
+  auto parts = split_path(key_path);
+  YAML::Node user(YAML::NodeType::Map);
+  YAML::Node leaf = parse_yaml(yaml_value.empty() ? "''" : "v: " + yaml_value, "--set " + key_path)["v"];
+  // Build {a: {b: value}} and merge it so the same checks apply.
+  YAML::Node cursor = user;
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    cursor[parts[i]] = YAML::Node(YAML::NodeType::Map);
+    cursor = cursor[parts[i]];
+  }
+  cursor[parts.back()] = leaf;
+  merge_checked(root_, user, "", "--set " + key_path);
+}
+
+YAML::Node Config::lookup(const std::string& key_path) const {
+  YAML::Node node = YAML::Clone(root_);
+  for (const std::string& part : split_path(key_path)) {
+    if (!node.IsMap() || !node[part].IsDefined())
+      throw Error(ExitCode::internal, "config key '" + key_path + "' is not defined in the defaults");
+    node = node[part];
+  }
+  return node;
+}
+
+bool Config::has(const std::string& key_path) const {
+  YAML::Node node = YAML::Clone(root_);
+  for (const std::string& part : split_path(key_path)) {
+    if (!node.IsMap() || !node[part].IsDefined()) return false;
+    node = node[part];
+  }
+  return !node.IsNull();
+}
+
+template <typename T>
+T Config::get(const std::string& key_path) const {
+  YAML::Node node = lookup(key_path);
+  try {
+    return node.as<T>();
+  } catch (const YAML::Exception&) {
+    throw_usage("config key '" + key_path + "' has an invalid value '" + YAML::Dump(node) + "'");
+  }
+}
+
+template bool Config::get<bool>(const std::string&) const;
+template int Config::get<int>(const std::string&) const;
+template int64_t Config::get<int64_t>(const std::string&) const;
+template double Config::get<double>(const std::string&) const;
+template std::string Config::get<std::string>(const std::string&) const;
+template std::vector<double> Config::get<std::vector<double>>(const std::string&) const;
+template std::vector<int> Config::get<std::vector<int>>(const std::string&) const;
+
+std::string Config::dump() const {
+  YAML::Emitter out;
+  out << root_;
+  return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace lesseg

@@ -66,7 +66,8 @@ class SubsetDataset : public SegDataset {
   std::vector<size_t> indices_;
 };
 
-// A seeded 1/denominator subset (first size/denominator of a seeded permutation; at least 1).
+// A seeded subset: the first max(1, round(size * fraction)) indices of a permutation drawn with
+// std::mt19937_64(seed), kept in base order. fraction must be in (0, 1].
 SegDatasetPtr labeled_fraction(SegDatasetPtr base, double fraction, uint64_t seed);
 
 // Label mappers.

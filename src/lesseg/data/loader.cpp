@@ -1,1 +1,123 @@
-// placeholder
+#include "lesseg/data/loader.h"
+
+#include <torch/torch.h>
+
+#include "lesseg/core/rng.h"
+
+namespace lesseg {
+
+at::Tensor image_to_tensor(const cv::Mat& rgb, const std::array<double, 3>& mean, const std::array<double, 3>& std) {
+  CV_Assert(rgb.type() == CV_8UC3 && rgb.isContinuous());
+  auto t = torch::from_blob(rgb.data, {rgb.rows, rgb.cols, 3}, torch::kUInt8).permute({2, 0, 1}).to(torch::kFloat);
+  auto m = torch::tensor({mean[0], mean[1], mean[2]}, torch::kFloat).view({3, 1, 1}) * 255.0;
+  auto s = torch::tensor({std[0], std[1], std[2]}, torch::kFloat).view({3, 1, 1}) * 255.0;
+  return ((t - m) / s).contiguous();
+}
+
+Loader::Loader(SegDatasetPtr dataset, LoaderOptions options, SamplerState start)
+    : dataset_(std::move(dataset)),
+      options_(options),
+      sampler_(dataset_->size(), options.shuffle, options.seed, options.rank, options.world_size),
+      planned_(start),
+      consumed_(start) {
+  for (int i = 0; i < std::max(1, options_.workers); ++i) workers_.emplace_back([this] { worker_loop(); });
+}
+
+Loader::~Loader() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  work_ready_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+size_t Loader::batches_per_epoch() const {
+  size_t n = sampler_.per_rank(), b = static_cast<size_t>(options_.batch_size);
+  return options_.drop_last ? n / b : (n + b - 1) / b;
+}
+
+bool Loader::plan_next(Plan& plan) {
+  const size_t b = static_cast<size_t>(options_.batch_size);
+  if (batches_per_epoch() == 0) return false;
+  if (planned_.cursor >= static_cast<int64_t>(batches_per_epoch() * b) ||
+      static_cast<size_t>(planned_.cursor) >= sampler_.per_rank()) {
+    if (!options_.repeat) return false;
+    planned_ = {planned_.epoch + 1, 0};
+  }
+  if (epoch_order_for_ != planned_.epoch) {
+    epoch_order_ = sampler_.epoch_indices(planned_.epoch);
+    epoch_order_for_ = planned_.epoch;
+  }
+  plan.samples.clear();
+  for (size_t k = 0; k < b && static_cast<size_t>(planned_.cursor) < epoch_order_.size(); ++k) {
+    uint64_t seed = mix_seed({options_.seed, static_cast<uint64_t>(planned_.epoch), static_cast<uint64_t>(planned_.cursor),
+                              static_cast<uint64_t>(options_.rank)});
+    plan.samples.emplace_back(epoch_order_[planned_.cursor], seed);
+    ++planned_.cursor;
+  }
+  plan.after = planned_;
+  return true;
+}
+
+Batch Loader::build(const Plan& plan) const {
+  Batch batch;
+  std::vector<at::Tensor> images, masks;
+  bool labeled = true;
+  const int ignore = dataset_->classes().ignore_index;
+  for (const auto& [index, seed] : plan.samples) {
+    SegSample sample = dataset_->get(index);
+    std::mt19937_64 rng(seed);
+    augment(sample, options_.augment, ignore, rng);
+    images.push_back(image_to_tensor(sample.image, options_.mean, options_.std));
+    if (sample.mask.empty()) {
+      labeled = false;
+    } else {
+      masks.push_back(torch::from_blob(sample.mask.data, {sample.mask.rows, sample.mask.cols}, torch::kUInt8)
+                          .to(torch::kLong));
+    }
+    batch.ids.push_back(sample.id);
+  }
+  for (size_t i = 1; i < images.size(); ++i)
+    TORCH_CHECK(images[i].sizes() == images[0].sizes(), "images of one batch differ in size (",
+                batch.ids[0], " vs ", batch.ids[i], "): set data.resize or data.crop, or eval.batch_size 1");
+  batch.images = torch::stack(images);
+  if (labeled && !masks.empty()) batch.masks = torch::stack(masks);
+  return batch;
+}
+
+void Loader::worker_loop() {
+  for (;;) {
+    std::packaged_task<Batch()> job;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      work_ready_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+      if (stopping_) return;
+      job = std::move(jobs_.front());
+      jobs_.pop_front();
+    }
+    job();  // exceptions travel to the consumer through the future
+  }
+}
+
+bool Loader::next(Batch& batch) {
+  while (pending_.size() < static_cast<size_t>(std::max(1, options_.prefetch))) {
+    Plan plan;
+    if (!plan_next(plan)) break;
+    std::packaged_task<Batch()> job([this, plan] { return build(plan); });
+    pending_.emplace_back(plan.after, job.get_future());
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      jobs_.push_back(std::move(job));
+    }
+    work_ready_.notify_one();
+  }
+  if (pending_.empty()) return false;
+  auto [after, future] = std::move(pending_.front());
+  pending_.pop_front();
+  batch = future.get();
+  consumed_ = after;
+  return true;
+}
+
+}  // namespace lesseg

@@ -1,1 +1,124 @@
-// placeholder
+#include "lesseg/engine/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <sstream>
+
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include "lesseg/core/config.h"
+#include "lesseg/core/error.h"
+#include "lesseg/engine/checkpoint.h"
+#include "lesseg/engine/logging.h"
+#include "lesseg/version.h"
+
+namespace lesseg {
+
+TrainerOptions trainer_options_from(const Config& config, const std::filesystem::path& run_dir) {
+  TrainerOptions o;
+  o.iters = config.get<int64_t>("train.iters");
+  o.log_every = config.get<int64_t>("train.log_every");
+  o.eval_every = config.get<int64_t>("train.eval_every");
+  o.checkpoint_every = config.get<int64_t>("train.checkpoint_every");
+  o.keep_checkpoints = config.get<int>("train.keep_checkpoints");
+  o.grad_clip = config.get<double>("train.grad_clip");
+  o.optimizer.name = config.get<std::string>("train.optimizer");
+  o.optimizer.lr = config.get<double>("train.lr");
+  o.optimizer.momentum = config.get<double>("train.momentum");
+  o.optimizer.weight_decay = config.get<double>("train.weight_decay");
+  o.schedule.name = config.get<std::string>("train.schedule");
+  o.schedule.total_iters = o.iters;
+  o.schedule.warmup_iters = config.get<int64_t>("train.warmup_iters");
+  o.schedule.power = config.get<double>("train.poly_power");
+  o.run_dir = run_dir;
+  o.config_yaml = config.dump();
+  if (o.iters <= 0) throw_usage("train.iters must be positive");
+  if (o.optimizer.lr <= 0) throw_usage("train.lr must be positive");
+  return o;
+}
+
+Trainer::Trainer(TrainTask& task, TrainerOptions options) : task_(task), options_(std::move(options)) {}
+
+int64_t Trainer::try_resume(torch::optim::Optimizer& optimizer) {
+  auto loaded = load_latest_checkpoint(options_.run_dir / "checkpoints");
+  if (!loaded) return 0;
+  std::vector<std::pair<std::string, at::Tensor>> model, optim;
+  for (auto& entry : loaded->tensors) (entry.first.rfind("optim.", 0) == 0 ? optim : model).push_back(entry);
+  load_module_tensors(task_.state_module(), model, options_.run_dir / "checkpoints");
+  load_optimizer_state(optimizer, optim);
+  const auto& loader = loaded->state.at("loader");
+  task_.restore({loader.at("epoch").get<int64_t>(), loader.at("cursor").get<int64_t>()});
+  int64_t iter = loaded->state.at("iter").get<int64_t>();
+  spdlog::info("resumed from {} at iteration {}", (options_.run_dir / "checkpoints").string(), iter);
+  return iter;
+}
+
+void Trainer::checkpoint(int64_t iter, torch::optim::Optimizer& optimizer) {
+  Checkpoint ckpt;
+  ckpt.tensors = module_tensors(task_.state_module());
+  for (auto& entry : optimizer_state_tensors(optimizer)) ckpt.tensors.push_back(entry);
+  SamplerState loader = task_.loader_state();
+  ckpt.state = {{"iter", iter},
+                {"loader", {{"epoch", loader.epoch}, {"cursor", loader.cursor}}},
+                {"config", options_.config_yaml},
+                {"lesseg_version", LESSEG_VERSION}};
+  save_checkpoint(options_.run_dir / "checkpoints", iter, ckpt, options_.keep_checkpoints);
+}
+
+nlohmann::json Trainer::run() {
+  std::filesystem::create_directories(options_.run_dir);
+  auto optimizer = make_optimizer(task_.trainable_parameters(), options_.optimizer);
+  int64_t iter = try_resume(*optimizer);
+  MetricsLog log(options_.run_dir / "metrics.jsonl");
+  Progress progress(options_.iters);
+  nlohmann::json last_eval;
+  auto window_start = std::chrono::steady_clock::now();
+  int64_t window_iters = 0;
+  while (iter < options_.iters) {
+    const double lr = options_.optimizer.lr * lr_factor(options_.schedule, iter);
+    set_learning_rate(*optimizer, lr);
+    LossTerms losses = task_.train_step(iter);
+    torch::Tensor total = losses.front().second;
+    for (size_t i = 1; i < losses.size(); ++i) total = total + losses[i].second;
+    const double total_value = total.item<double>();
+    if (!std::isfinite(total_value)) {
+      std::ostringstream terms;
+      for (auto& [name, value] : losses) terms << " " << name << "=" << value.item<double>();
+      throw Error(ExitCode::internal, "non-finite loss at iteration " + std::to_string(iter) + ":" + terms.str());
+    }
+    optimizer->zero_grad();
+    total.backward();
+    if (options_.grad_clip > 0) torch::nn::utils::clip_grad_norm_(task_.trainable_parameters(), options_.grad_clip);
+    optimizer->step();
+    ++iter;
+    ++window_iters;
+    if (iter % options_.log_every == 0 || iter == options_.iters) {
+      double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - window_start).count();
+      nlohmann::json record = {{"iter", iter}, {"lr", lr}, {"loss", total_value},
+                               {"images_per_s", window_iters * task_.images_per_step() / std::max(seconds, 1e-9)}};
+      for (auto& [name, value] : losses) record["loss_" + name] = value.item<double>();
+      log.write(record);
+      std::ostringstream text;
+      text << "loss " << total_value << "  " << int(record["images_per_s"].get<double>()) << " img/s";
+      progress.update(iter, text.str());
+      window_start = std::chrono::steady_clock::now();
+      window_iters = 0;
+    }
+    const bool last = iter == options_.iters;
+    if ((options_.eval_every > 0 && iter % options_.eval_every == 0) || last) {
+      last_eval = task_.evaluate();
+      nlohmann::json record = last_eval;
+      record["iter"] = iter;
+      record["split"] = "val";
+      log.write(record);
+      spdlog::info("iter {}: val mIoU {:.4f}", iter, last_eval.value("miou", 0.0));
+    }
+    if ((options_.checkpoint_every > 0 && iter % options_.checkpoint_every == 0) || last) checkpoint(iter, *optimizer);
+  }
+  progress.finish();
+  if (last_eval.is_null()) last_eval = task_.evaluate();  // resumed at the end already
+  return last_eval;
+}
+
+}  // namespace lesseg

@@ -73,6 +73,7 @@ cv::Mat decode_png_raw(const fs::path& path, const std::string& bytes) {
   if (color_type == PNG_COLOR_TYPE_GRAY && bit_depth < 8) png_set_expand_gray_1_2_4_to_8(png);
   if (color_type & PNG_COLOR_MASK_ALPHA) png_set_strip_alpha(png);
   if (bit_depth == 16) png_set_swap(png);
+  png_set_interlace_handling(png);  // Adam7 files: png_read_image then de-interlaces into full rows
   png_read_update_info(png, info);
   int channels = png_get_channels(png, info);
   int depth = bit_depth == 16 ? CV_16U : CV_8U;
@@ -89,8 +90,52 @@ cv::Mat decode_png_raw(const fs::path& path, const std::string& bytes) {
   return out;
 }
 
+bool has_jpeg_signature(const std::string& bytes) {
+  return bytes.size() >= 4 && uint8_t(bytes[0]) == 0xFF && uint8_t(bytes[1]) == 0xD8;
+}
+
+struct JpegHeader {
+  int width = -1, height = -1;      // from the first start-of-frame, -1 if none
+  size_t scan = std::string::npos;      // offset of the first scan's entropy-coded data
+};
+
+// Walks JPEG marker segments up to the first start-of-scan.
+JpegHeader parse_jpeg_header(const std::string& bytes) {
+  auto be16 = [&](size_t o) { return (size_t(uint8_t(bytes[o])) << 8) | uint8_t(bytes[o + 1]); };
+  JpegHeader h;
+  size_t o = 2;
+  while (o + 4 <= bytes.size()) {
+    const uint8_t marker = uint8_t(bytes[o + 1]);
+    if (uint8_t(bytes[o]) != 0xFF || marker == 0xFF) { ++o; continue; }  // stray or fill byte
+    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) { o += 2; continue; }  // no length field
+    if (marker == 0xD9) break;  // end of image before any scan
+    const size_t len = be16(o + 2);
+    const bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+    if (sof && h.width < 0 && o + 9 <= bytes.size()) {
+      h.height = int(be16(o + 5));
+      h.width = int(be16(o + 7));
+    }
+    if (marker == 0xDA) {
+      h.scan = o + 2 + len;
+      break;
+    }
+    o += 2 + len;
+  }
+  return h;
+}
+
+// libjpeg only warns on a cut-off file and OpenCV then returns a partly grey image, so a
+// truncated JPEG must be caught here. Entropy-coded data never holds FF D9 (0xFF is stuffed as
+// FF 00), so an end-of-image marker after the first scan means the stream reached its end.
+void check_jpeg_complete(const fs::path& path, const std::string& bytes, const JpegHeader& h) {
+  if (h.scan == std::string::npos || h.scan > bytes.size())
+    throw_bad_input(path, "corrupt or truncated JPEG: no image data (start-of-scan marker missing)");
+  if (bytes.find("\xFF\xD9", h.scan) == std::string::npos)
+    throw_bad_input(path, "truncated JPEG: no end-of-image marker after the image data");
+}
+
 // Reads width/height from the header of common formats before any pixel is decoded.
-void check_header_size(const fs::path& path, const std::string& bytes) {
+void check_header(const fs::path& path, const std::string& bytes) {
   if (has_png_signature(bytes) && bytes.size() >= 24) {
     auto be32 = [&](size_t o) {
       return (uint32_t(uint8_t(bytes[o])) << 24) | (uint32_t(uint8_t(bytes[o + 1])) << 16) |
@@ -99,28 +144,17 @@ void check_header_size(const fs::path& path, const std::string& bytes) {
     check_declared_size(path, be32(16), be32(20));
     return;
   }
-  if (bytes.size() >= 4 && uint8_t(bytes[0]) == 0xFF && uint8_t(bytes[1]) == 0xD8) {
-    // Walk JPEG markers to the first start-of-frame.
-    size_t o = 2;
-    while (o + 9 < bytes.size()) {
-      if (uint8_t(bytes[o]) != 0xFF) { ++o; continue; }
-      uint8_t marker = uint8_t(bytes[o + 1]);
-      if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC) {
-        int h = (uint8_t(bytes[o + 5]) << 8) | uint8_t(bytes[o + 6]);
-        int w = (uint8_t(bytes[o + 7]) << 8) | uint8_t(bytes[o + 8]);
-        check_declared_size(path, w, h);
-        return;
-      }
-      size_t len = (size_t(uint8_t(bytes[o + 2])) << 8) | uint8_t(bytes[o + 3]);
-      o += 2 + len;
-    }
+  if (has_jpeg_signature(bytes)) {
+    const JpegHeader h = parse_jpeg_header(bytes);
+    if (h.width >= 0) check_declared_size(path, h.width, h.height);
+    check_jpeg_complete(path, bytes, h);
   }
 }
 
 std::string read_checked(const fs::path& path) {
   require_readable_file(path);
   std::string bytes = read_file(path);
-  check_header_size(path, bytes);
+  check_header(path, bytes);
   return bytes;
 }
 
@@ -148,9 +182,16 @@ cv::Mat read_label_raw(const fs::path& path) {
     return raw;  // PNG stores RGB order already
   }
   cv::Mat buffer(1, int(bytes.size()), CV_8U, bytes.data());
-  cv::Mat raw = cv::imdecode(buffer, cv::IMREAD_UNCHANGED);
-  if (raw.empty()) throw_bad_input(path, "not a decodable label image");
+  cv::Mat raw;
+  try {
+    raw = cv::imdecode(buffer, cv::IMREAD_UNCHANGED);
+  } catch (const cv::Exception& e) {
+    throw_bad_input(path, std::string("cannot decode label image: ") + e.what());
+  }
+  if (raw.empty()) throw_bad_input(path, "not a decodable label image (corrupt, truncated or unknown format)");
+  // Same result as the PNG path: RGB order, alpha dropped.
   if (raw.channels() == 3) cv::cvtColor(raw, raw, cv::COLOR_BGR2RGB);
+  if (raw.channels() == 4) cv::cvtColor(raw, raw, cv::COLOR_BGRA2RGB);
   return raw;
 }
 

@@ -24,6 +24,8 @@ Rle from_string(const std::string& counts, int64_t height, int64_t width);
 // Rasterizes polygons [x1,y1,x2,y2,...] exactly as rleFrPoly (x5 upsampled boundary walk); merged.
 Rle from_polygons(const std::vector<std::vector<double>>& polygons, int64_t height, int64_t width);
 uint64_t area(const Rle& rle);
+// Throws std::invalid_argument unless the size is valid and the counts sum to height*width.
+void validate(const Rle& rle);
 std::array<double, 4> bbox(const Rle& rle);  // [x, y, w, h] as rleToBbox
 // Union (intersect=false) or intersection of masks of equal size (rleMerge).
 Rle merge(const std::vector<Rle>& rles, bool intersect = false);

@@ -1,1 +1,189 @@
-// placeholder
+#include "lesseg/io/safetensors.h"
+
+#include <cstring>
+#include <set>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "lesseg/core/error.h"
+#include "lesseg/core/fs.h"
+
+namespace lesseg {
+namespace {
+
+constexpr uint64_t kMaxHeader = 100'000'000;
+
+const std::vector<std::pair<std::string, at::ScalarType>>& dtype_table() {
+  static const std::vector<std::pair<std::string, at::ScalarType>> table = {
+      {"F64", at::kDouble}, {"F32", at::kFloat}, {"F16", at::kHalf}, {"BF16", at::kBFloat16},
+      {"I64", at::kLong},   {"I32", at::kInt},   {"I16", at::kShort}, {"I8", at::kChar},
+      {"U8", at::kByte},    {"BOOL", at::kBool}};
+  return table;
+}
+
+std::string dtype_name(at::ScalarType type) {
+  for (const auto& [name, t] : dtype_table())
+    if (t == type) return name;
+  throw Error(ExitCode::internal, std::string("safetensors: unsupported dtype ") + c10::toString(type));
+}
+
+bool dtype_from_name(const std::string& name, at::ScalarType& type) {
+  for (const auto& [n, t] : dtype_table())
+    if (n == name) {
+      type = t;
+      return true;
+    }
+  return false;
+}
+
+bool valid_utf8(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    int extra = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : -1;
+    if (extra < 0 || i + extra >= s.size() + (extra == 0 ? 1 : 0)) return false;
+    for (int k = 1; k <= extra; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
+    i += extra + 1;
+  }
+  return true;
+}
+
+struct Entry {
+  std::string name;
+  at::ScalarType dtype;
+  std::vector<int64_t> shape;
+  uint64_t begin, end;
+};
+
+Entry parse_entry(const std::string& name, const nlohmann::json& info, const std::filesystem::path& origin) {
+  auto bad = [&](const std::string& reason) { throw_bad_weights(origin, "tensor '" + name + "': " + reason); };
+  if (!info.is_object() || !info.contains("dtype") || !info.contains("shape") || !info.contains("data_offsets"))
+    bad("entry needs dtype, shape and data_offsets");
+  Entry e{name, at::kFloat, {}, 0, 0};
+  if (!info["dtype"].is_string() || !dtype_from_name(info["dtype"].get<std::string>(), e.dtype))
+    bad("unknown dtype " + info["dtype"].dump());
+  const auto& offsets = info["data_offsets"];
+  if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned())
+    bad("data_offsets must be two non-negative integers");
+  e.begin = offsets[0].get<uint64_t>();
+  e.end = offsets[1].get<uint64_t>();
+  if (e.end < e.begin) bad("data_offsets end before begin");
+  if (!info["shape"].is_array()) bad("shape must be a list");
+  unsigned __int128 bytes = c10::elementSize(e.dtype);
+  for (const auto& dim : info["shape"]) {
+    if (!dim.is_number_unsigned()) bad("shape entries must be non-negative integers");
+    uint64_t d = dim.get<uint64_t>();
+    if (d > uint64_t(INT64_MAX)) bad("shape entry too large");
+    bytes *= d;
+    if (bytes > (unsigned __int128)UINT64_MAX) bad("shape x dtype size overflows");
+    e.shape.push_back(static_cast<int64_t>(d));
+  }
+  if (bytes != e.end - e.begin)
+    bad("shape x dtype size (" + std::to_string(uint64_t(bytes)) + " bytes) != data span (" +
+        std::to_string(e.end - e.begin) + " bytes)");
+  return e;
+}
+
+}  // namespace
+
+std::string safetensors_bytes(const std::vector<std::pair<std::string, at::Tensor>>& tensors,
+                              const std::map<std::string, std::string>& metadata) {
+  nlohmann::json header = nlohmann::json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  std::vector<at::Tensor> contiguous;
+  uint64_t offset = 0;
+  for (const auto& [name, tensor] : tensors) {
+    at::Tensor t = tensor.detach().to(torch::kCPU).contiguous();
+    uint64_t size = t.numel() * t.element_size();
+    header[name] = {{"dtype", dtype_name(t.scalar_type())}, {"shape", t.sizes().vec()}, {"data_offsets", {offset, offset + size}}};
+    offset += size;
+    contiguous.push_back(t);
+  }
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');  // align the buffer to 8 bytes
+  std::string out(8, '\0');
+  uint64_t n = text.size();
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((n >> (8 * i)) & 0xff);
+  out += text;
+  out.reserve(out.size() + offset);
+  for (const auto& t : contiguous) out.append(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size());
+  return out;
+}
+
+void save_safetensors(const std::filesystem::path& path, const std::vector<std::pair<std::string, at::Tensor>>& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  write_file_atomic(path, safetensors_bytes(tensors, metadata));
+}
+
+TensorFile parse_safetensors(const std::string& bytes, const std::filesystem::path& origin) {
+  if (bytes.size() < 8) throw_bad_weights(origin, "file too small for a safetensors header (" + std::to_string(bytes.size()) + " bytes)");
+  uint64_t n = 0;
+  for (int i = 0; i < 8; ++i) n |= uint64_t(static_cast<unsigned char>(bytes[i])) << (8 * i);
+  if (n > kMaxHeader) throw_bad_weights(origin, "header length " + std::to_string(n) + " exceeds the 100 MB limit");
+  if (n < 2 || 8 + n > bytes.size()) throw_bad_weights(origin, "header length " + std::to_string(n) + " does not fit the file");
+  std::string text = bytes.substr(8, n);
+  if (text[0] != '{') throw_bad_weights(origin, "header does not start with '{'");
+  if (!valid_utf8(text)) throw_bad_weights(origin, "header is not valid UTF-8");
+  std::set<std::string> seen;
+  bool duplicate = false;
+  std::string duplicate_name;
+  auto parser = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    if (depth == 1 && event == nlohmann::json::parse_event_t::key && !seen.insert(parsed.get<std::string>()).second) {
+      duplicate = true;
+      duplicate_name = parsed.get<std::string>();
+    }
+    return true;
+  };
+  nlohmann::json header;
+  try {
+    header = nlohmann::json::parse(text, parser);
+  } catch (const nlohmann::json::exception& e) {
+    throw_bad_weights(origin, std::string("header is not valid JSON: ") + e.what());
+  }
+  if (duplicate) throw_bad_weights(origin, "duplicate tensor name '" + duplicate_name + "'");
+  if (!header.is_object()) throw_bad_weights(origin, "header is not a JSON object");
+  TensorFile file;
+  std::vector<Entry> entries;
+  for (auto& [name, info] : header.items()) {
+    if (name == "__metadata__") {
+      if (!info.is_object()) throw_bad_weights(origin, "__metadata__ must be an object of strings");
+      for (auto& [k, v] : info.items()) {
+        if (!v.is_string()) throw_bad_weights(origin, "__metadata__ value of '" + k + "' is not a string");
+        file.metadata[k] = v.get<std::string>();
+      }
+      continue;
+    }
+    entries.push_back(parse_entry(name, info, origin));
+  }
+  const uint64_t buffer_size = bytes.size() - 8 - n;
+  std::vector<const Entry*> by_offset;
+  for (const auto& e : entries) by_offset.push_back(&e);
+  std::sort(by_offset.begin(), by_offset.end(), [](const Entry* a, const Entry* b) {
+    return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
+  });
+  uint64_t expected = 0;
+  for (const Entry* e : by_offset) {
+    if (e->end > buffer_size) throw_bad_weights(origin, "tensor '" + e->name + "' data_offsets out of range of the file");
+    if (e->begin < expected) throw_bad_weights(origin, "tensor '" + e->name + "' overlaps another tensor");
+    if (e->begin > expected) throw_bad_weights(origin, "hole in the data buffer before tensor '" + e->name + "'");
+    expected = e->end;
+  }
+  if (expected != buffer_size) throw_bad_weights(origin, "data buffer has " + std::to_string(buffer_size - expected) + " trailing bytes not covered by any tensor");
+  const char* data = bytes.data() + 8 + n;
+  for (const auto& e : entries) {
+    at::Tensor t = torch::empty(e.shape, torch::TensorOptions().dtype(e.dtype));
+    if (e.end > e.begin) std::memcpy(t.data_ptr(), data + e.begin, e.end - e.begin);
+    file.tensors.emplace_back(e.name, t);
+  }
+  return file;
+}
+
+TensorFile load_safetensors(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) throw_bad_weights(path, "file does not exist or is not a regular file");
+  return parse_safetensors(read_file(path), path);
+}
+
+}  // namespace lesseg

@@ -1,1 +1,87 @@
-// placeholder
+#include "lesseg/models/registry.h"
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "lesseg/core/config.h"
+#include "lesseg/core/error.h"
+#include "lesseg/models/deeplabv3plus.h"
+#include "lesseg/models/resnet.h"
+#include "lesseg/models/resunet.h"
+
+namespace lesseg {
+
+SegmenterImpl::SegmenterImpl(std::shared_ptr<BackboneImpl> backbone, std::shared_ptr<DecoderImpl> decoder)
+    : backbone_(register_module("backbone", std::move(backbone))),
+      decoder_(register_module("decoder", std::move(decoder))) {}
+
+torch::Tensor SegmenterImpl::forward(const torch::Tensor& images) {
+  return decoder_->decode(backbone_->features(images), images.size(2), images.size(3));
+}
+
+namespace {
+std::vector<int64_t> to_int64(const std::vector<int>& values) { return {values.begin(), values.end()}; }
+}  // namespace
+
+ModelSpec model_spec_from(const Config& config, int64_t num_classes) {
+  ModelSpec spec;
+  spec.arch = config.get<std::string>("model.arch");
+  spec.backbone = config.get<std::string>("model.backbone");
+  spec.output_stride = config.get<int>("model.output_stride");
+  spec.decoder_channels = to_int64(config.get<std::vector<int>>("model.decoder_channels"));
+  spec.aspp_rates = to_int64(config.get<std::vector<int>>("model.aspp_rates"));
+  spec.num_classes = num_classes;
+  return spec;
+}
+
+nlohmann::json model_spec_to_json(const ModelSpec& spec) {
+  return {{"arch", spec.arch},
+          {"backbone", spec.backbone},
+          {"output_stride", spec.output_stride},
+          {"decoder_channels", spec.decoder_channels},
+          {"aspp_rates", spec.aspp_rates},
+          {"num_classes", spec.num_classes}};
+}
+
+ModelSpec model_spec_from_json(const nlohmann::json& json) {
+  ModelSpec spec;
+  spec.arch = json.at("arch").get<std::string>();
+  spec.backbone = json.at("backbone").get<std::string>();
+  spec.output_stride = json.at("output_stride").get<int>();
+  spec.decoder_channels = json.at("decoder_channels").get<std::vector<int64_t>>();
+  spec.aspp_rates = json.at("aspp_rates").get<std::vector<int64_t>>();
+  spec.num_classes = json.at("num_classes").get<int64_t>();
+  return spec;
+}
+
+std::shared_ptr<BackboneImpl> build_backbone(const ModelSpec& spec) {
+  const std::string& name = spec.backbone;
+  if (name.rfind("resnet", 0) == 0) {
+    int depth = 0;
+    try {
+      depth = std::stoi(name.substr(6));
+    } catch (const std::exception&) {
+      throw_usage("unknown backbone '" + name + "'");
+    }
+    return std::make_shared<ResNetImpl>(ResNetOptions().depth(depth).output_stride(spec.output_stride));
+  }
+  throw_usage("unknown backbone '" + name + "' (known: resnet18, resnet34, resnet50, resnet101, resnet152)");
+}
+
+Segmenter build_segmenter(const ModelSpec& spec) {
+  if (spec.num_classes <= 0) throw_usage("a segmenter needs at least one class");
+  auto backbone = build_backbone(spec);
+  std::shared_ptr<DecoderImpl> decoder;
+  if (spec.arch == "resunet") {
+    decoder = std::make_shared<UNetDecoderImpl>(
+        UNetDecoderOptions(backbone->feature_specs(), spec.num_classes).channels(spec.decoder_channels));
+  } else if (spec.arch == "deeplabv3plus") {
+    decoder = std::make_shared<DeepLabV3PlusImpl>(
+        DeepLabV3PlusOptions(backbone->feature_specs(), spec.num_classes).rates(spec.aspp_rates));
+  } else {
+    throw_usage("unknown model.arch '" + spec.arch + "' (known: resunet, deeplabv3plus)");
+  }
+  return Segmenter(backbone, decoder);
+}
+
+}  // namespace lesseg

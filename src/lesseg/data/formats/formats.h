@@ -3,6 +3,8 @@
 // get() yields RGB images and CV_8U class-index masks with 255 = ignore.
 #include <filesystem>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "lesseg/data/dataset.h"
 
@@ -15,11 +17,19 @@ SegDatasetPtr open_folder(const std::filesystem::path& root, const std::string& 
 // (or *_labelTrainIds.png), labelIds -> 19 train ids.
 SegDatasetPtr open_cityscapes(const std::filesystem::path& root, const std::string& split);
 // Cityscapes instanceIds (id >= 1000: class id/1000, instance id%1000) -> (train id map, instance map).
+// The train id map is CV_8U; the instance map is CV_32S with -1 where a pixel has no instance (id < 1000).
 std::pair<cv::Mat, cv::Mat> cityscapes_instances(const cv::Mat& instance_ids);
+// 256-entry lookup table: Cityscapes labelId -> train id (0..18), everything else 255.
+std::vector<uint8_t> cityscapes_label_to_train();
 // images/*.png + labels/*.png (Cityscapes labelIds); split list optional.
 SegDatasetPtr open_gta5(const std::filesystem::path& root, const std::string& split);
 // RGB/*.png + GT/LABELS/*.png (16-bit, 3 channels; last channel) -> Cityscapes train ids.
+// "Last channel" is in OpenCV's BGR order (the reference tools use cv2), i.e. the first channel stored
+// in the PNG, which read_label_raw returns as channel 0.
 SegDatasetPtr open_synthia(const std::filesystem::path& root, const std::string& split);
+// Train ids SYNTHIA results are averaged over: count 16 (no terrain, truck, train) or 13 (also no
+// wall, fence, pole).
+std::vector<int> synthia_eval_classes(int count);
 // ADEChallengeData2016/{images,annotations}/{training,validation}; 0 -> 255, others - 1.
 SegDatasetPtr open_ade20k(const std::filesystem::path& root, const std::string& split);
 // VOC2012: JPEGImages + SegmentationClass(Aug) palette PNGs + ImageSets/Segmentation/{split}.txt.

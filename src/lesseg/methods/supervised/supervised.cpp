@@ -1,1 +1,120 @@
-// placeholder
+#include "lesseg/methods/supervised/supervised.h"
+
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include "lesseg/core/config.h"
+#include "lesseg/core/error.h"
+#include "lesseg/core/fs.h"
+#include "lesseg/data/loader.h"
+#include "lesseg/data/open.h"
+#include "lesseg/engine/checkpoint.h"
+#include "lesseg/engine/trainer.h"
+#include "lesseg/eval/evaluate.h"
+#include "lesseg/methods/saved_segmenter.h"
+
+namespace lesseg {
+
+namespace {
+
+std::array<double, 3> triple(const Config& config, const std::string& key) {
+  auto v = config.get<std::vector<double>>(key);
+  if (v.size() != 3) throw_usage("config key '" + key + "' must have 3 values");
+  return {v[0], v[1], v[2]};
+}
+
+class SupervisedTask : public TrainTask {
+ public:
+  SupervisedTask(const Config& config, Segmenter model, SegDatasetPtr train, SegDatasetPtr val, torch::Device device)
+      : model_(std::move(model)), train_(std::move(train)), val_(std::move(val)), device_(device) {
+    loader_options_.batch_size = config.get<int>("train.batch_size");
+    loader_options_.workers = config.get<int>("data.workers");
+    loader_options_.prefetch = config.get<int>("data.prefetch");
+    loader_options_.seed = static_cast<uint64_t>(config.get<int64_t>("seed"));
+    loader_options_.augment = train_augment_from(config);
+    loader_options_.mean = triple(config, "data.mean");
+    loader_options_.std = triple(config, "data.std");
+    if (loader_options_.batch_size <= 0) throw_usage("train.batch_size must be positive");
+    if (train_->size() < static_cast<size_t>(loader_options_.batch_size))
+      throw_usage("the training split has " + std::to_string(train_->size()) + " images, fewer than train.batch_size");
+    eval_options_.batch_size = config.get<int>("eval.batch_size");
+    eval_options_.max_images = config.get<int64_t>("eval.max_images");
+    eval_options_.augment = eval_augment_from(config);
+    eval_options_.mean = loader_options_.mean;
+    eval_options_.std = loader_options_.std;
+    eval_options_.device = device;
+    restore({});
+  }
+
+  torch::nn::Module& state_module() override { return *model_; }
+  std::vector<torch::Tensor> trainable_parameters() override { return model_->parameters(); }
+  int64_t images_per_step() const override { return loader_options_.batch_size; }
+  SamplerState loader_state() const override { return loader_->state(); }
+  void restore(SamplerState state) override {
+    loader_.reset();  // join the old workers before starting new ones
+    loader_ = std::make_unique<Loader>(train_, loader_options_, state);
+  }
+
+  LossTerms train_step(int64_t) override {
+    model_->train();
+    Batch batch;
+    loader_->next(batch);
+    if (!batch.masks.defined()) throw_usage("supervised training needs masks for every training image");
+    auto logits = model_->forward(batch.images.to(device_));
+    auto loss = torch::nn::functional::cross_entropy(
+        logits, batch.masks.to(device_),
+        torch::nn::functional::CrossEntropyFuncOptions().ignore_index(train_->classes().ignore_index));
+    return {{"ce", loss}};
+  }
+
+  nlohmann::json evaluate() override {
+    auto confusion = evaluate_segmenter(model_, val_, eval_options_);
+    return metrics_json(confusion.compute(), val_->classes());
+  }
+
+ private:
+  Segmenter model_;
+  SegDatasetPtr train_, val_;
+  torch::Device device_;
+  LoaderOptions loader_options_;
+  EvalOptions eval_options_;
+  std::unique_ptr<Loader> loader_;
+};
+
+}  // namespace
+
+TrainResult train_supervised(const Config& config, const std::filesystem::path& run_dir) {
+  torch::Device device(config.get<std::string>("device"));
+  torch::manual_seed(static_cast<uint64_t>(config.get<int64_t>("seed")));
+  auto train = open_dataset(config, "train");
+  auto val = open_dataset(config, "val");
+  if (train->classes().num_classes() != val->classes().num_classes())
+    throw_usage("training and validation splits have different class counts");
+  spdlog::info("data: {} training / {} validation images, {} classes", train->size(), val->size(),
+               train->classes().num_classes());
+  SavedSegmenter saved;
+  saved.spec = model_spec_from(config, train->classes().num_classes());
+  saved.classes = train->classes();
+  saved.model = build_segmenter(saved.spec);
+  const std::string init = config.get<std::string>("model.weights");
+  if (!init.empty()) load_module_tensors(*saved.model, load_safetensors(init).tensors, init);
+  saved.model->to(device);
+
+  write_file_atomic(run_dir / "config.yaml", config.dump());
+  SupervisedTask task(config, saved.model, train, val, device);
+  Trainer trainer(task, trainer_options_from(config, run_dir));
+  TrainResult result;
+  result.metrics = trainer.run();
+  saved.mean = triple(config, "data.mean");
+  saved.std = triple(config, "data.std");
+  auto resize = config.get<std::vector<int>>("data.resize");
+  saved.resize_h = resize.at(0);
+  saved.resize_w = resize.at(1);
+  saved.model->to(torch::kCPU);
+  result.weights = run_dir / "model.safetensors";
+  save_segmenter(result.weights, saved);
+  result.checkpoint = run_dir / "checkpoints";
+  return result;
+}
+
+}  // namespace lesseg

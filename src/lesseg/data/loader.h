@@ -1,0 +1,80 @@
+#pragma once
+// Batches for training and evaluation, prepared by C++ worker threads ahead of the trainer.
+// Deterministic for a seed: sample k of epoch e is augmented with an RNG seeded by (seed, e, k),
+// whichever thread prepares it, and batches come out in order.
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include <ATen/core/Tensor.h>
+
+#include "lesseg/data/dataset.h"
+#include "lesseg/data/sampler.h"
+#include "lesseg/data/transforms.h"
+
+namespace lesseg {
+
+struct Batch {
+  at::Tensor images;  // [B,3,H,W] float32, normalized
+  at::Tensor masks;   // [B,H,W] int64 (ignore_index where unlabeled); undefined if unlabeled
+  std::vector<std::string> ids;
+};
+
+struct LoaderOptions {
+  int batch_size = 8;
+  bool shuffle = true;
+  bool drop_last = true;
+  bool repeat = true;  // training: cycle epochs forever; evaluation: one pass
+  int workers = 2;
+  int prefetch = 4;
+  uint64_t seed = 0;
+  int rank = 0, world_size = 1;
+  AugmentOptions augment;
+  std::array<double, 3> mean{0.485, 0.456, 0.406};
+  std::array<double, 3> std{0.229, 0.224, 0.225};
+};
+
+// RGB uint8 HWC -> normalized float CHW tensor (used by the loader and by predict).
+at::Tensor image_to_tensor(const cv::Mat& rgb, const std::array<double, 3>& mean, const std::array<double, 3>& std);
+
+class Loader {
+ public:
+  Loader(SegDatasetPtr dataset, LoaderOptions options, SamplerState start = {});
+  ~Loader();
+  Loader(const Loader&) = delete;
+  Loader& operator=(const Loader&) = delete;
+
+  // Next batch; false at the end of a non-repeating pass.
+  bool next(Batch& batch);
+  // Position after the batches handed out so far (for checkpoints).
+  SamplerState state() const { return consumed_; }
+  size_t batches_per_epoch() const;
+
+ private:
+  struct Plan {
+    SamplerState after;
+    std::vector<std::pair<size_t, uint64_t>> samples;  // dataset index, augmentation seed
+  };
+  bool plan_next(Plan& plan);
+  Batch build(const Plan& plan) const;
+  void worker_loop();
+
+  SegDatasetPtr dataset_;
+  LoaderOptions options_;
+  ShardedSampler sampler_;
+  SamplerState planned_, consumed_;
+  std::vector<size_t> epoch_order_;
+  int64_t epoch_order_for_ = -1;
+
+  std::mutex mutex_;
+  std::condition_variable work_ready_;
+  std::deque<std::packaged_task<Batch()>> jobs_;
+  std::deque<std::pair<SamplerState, std::future<Batch>>> pending_;
+  std::vector<std::thread> workers_;
+  bool stopping_ = false;
+};
+
+}  // namespace lesseg

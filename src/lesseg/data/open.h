@@ -1,0 +1,20 @@
+#pragma once
+// Opens the dataset a config names (data.format, data.root, splits, labeled fraction, synth world)
+// and maps the data.* augmentation keys to AugmentOptions.
+#include <string>
+
+#include "lesseg/data/dataset.h"
+#include "lesseg/data/transforms.h"
+
+namespace lesseg {
+
+class Config;
+
+// split: "train" (data.train_split, labeled_fraction applied) or "val" (data.val_split).
+SegDatasetPtr open_dataset(const Config& config, const std::string& split);
+// Opens any format by name, for commands that take --format/--root/--split.
+SegDatasetPtr open_dataset_by_format(const std::string& format, const std::string& root, const std::string& split);
+AugmentOptions train_augment_from(const Config& config);
+AugmentOptions eval_augment_from(const Config& config);
+
+}  // namespace lesseg

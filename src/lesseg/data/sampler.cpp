@@ -1,0 +1,29 @@
+#include "lesseg/data/sampler.h"
+
+#include <algorithm>
+#include <numeric>
+#include <random>
+
+#include "lesseg/core/rng.h"
+
+namespace lesseg {
+
+ShardedSampler::ShardedSampler(size_t dataset_size, bool shuffle, uint64_t seed, int rank, int world_size)
+    : size_(dataset_size), shuffle_(shuffle), seed_(seed), rank_(rank), world_size_(world_size) {}
+
+size_t ShardedSampler::per_rank() const { return (size_ + world_size_ - 1) / world_size_; }
+
+std::vector<size_t> ShardedSampler::epoch_indices(int64_t epoch) const {
+  std::vector<size_t> order(size_);
+  std::iota(order.begin(), order.end(), 0);
+  if (shuffle_) {
+    std::mt19937_64 rng(mix_seed({seed_, static_cast<uint64_t>(epoch), 0x5a3b1e}));
+    std::shuffle(order.begin(), order.end(), rng);
+  }
+  std::vector<size_t> mine;
+  const size_t total = per_rank() * world_size_;
+  for (size_t i = rank_; i < total; i += world_size_) mine.push_back(order[i % size_]);
+  return mine;
+}
+
+}  // namespace lesseg

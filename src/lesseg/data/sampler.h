@@ -1,0 +1,28 @@
+#pragma once
+// Epoch-wise index order: a seeded permutation per epoch (or identity), sharded by rank so that
+// distributed ranks see disjoint, equally long slices. Its position is saved for exact resume.
+#include <cstdint>
+#include <vector>
+
+namespace lesseg {
+
+struct SamplerState {
+  int64_t epoch = 0;
+  int64_t cursor = 0;  // next position within this rank's slice of the epoch
+};
+
+class ShardedSampler {
+ public:
+  ShardedSampler(size_t dataset_size, bool shuffle, uint64_t seed, int rank = 0, int world_size = 1);
+  // This rank's indices for one epoch (padded by wrapping so every rank gets the same count).
+  std::vector<size_t> epoch_indices(int64_t epoch) const;
+  size_t per_rank() const;
+
+ private:
+  size_t size_;
+  bool shuffle_;
+  uint64_t seed_;
+  int rank_, world_size_;
+};
+
+}  // namespace lesseg

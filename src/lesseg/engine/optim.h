@@ -1,0 +1,35 @@
+#pragma once
+// Optimizers and iteration-based learning-rate schedules (the papers schedule by iteration).
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/optim/optimizer.h>
+
+namespace lesseg {
+
+struct OptimizerOptions {
+  std::string name = "sgd";  // sgd | adamw
+  double lr = 0.01, momentum = 0.9, weight_decay = 1e-4;
+};
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<torch::Tensor>& parameters,
+                                                        const OptimizerOptions& options);
+
+struct ScheduleOptions {
+  std::string name = "poly";  // poly | cosine | constant
+  int64_t total_iters = 1;
+  int64_t warmup_iters = 0;  // linear warmup from 0
+  double power = 0.9;        // poly exponent
+};
+
+// Learning-rate factor (multiplies the base lr) at iteration `iter` (0-based).
+double lr_factor(const ScheduleOptions& options, int64_t iter);
+void set_learning_rate(torch::optim::Optimizer& optimizer, double lr);
+
+// Optimizer state as named tensors ("optim.<param index>.<field>") for checkpoints, and back.
+std::vector<std::pair<std::string, torch::Tensor>> optimizer_state_tensors(torch::optim::Optimizer& optimizer);
+void load_optimizer_state(torch::optim::Optimizer& optimizer,
+                          const std::vector<std::pair<std::string, torch::Tensor>>& tensors);
+
+}  // namespace lesseg

@@ -1,0 +1,36 @@
+#pragma once
+// What a method gives the engine: its modules, one training step, and an evaluation.
+// The engine owns the loop, the optimizer, the schedule, checkpoints and logs.
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/nn/module.h>
+
+#include "lesseg/data/sampler.h"
+
+namespace lesseg {
+
+// Named loss terms; the engine backpropagates their sum and logs each.
+using LossTerms = std::vector<std::pair<std::string, torch::Tensor>>;
+
+class TrainTask {
+ public:
+  virtual ~TrainTask() = default;
+  // Every module whose tensors a checkpoint must hold (student, teachers, heads).
+  virtual torch::nn::Module& state_module() = 0;
+  // Parameters the optimizer updates.
+  virtual std::vector<torch::Tensor> trainable_parameters() = 0;
+  // Draws the next batch itself and returns its losses (graph attached).
+  virtual LossTerms train_step(int64_t iter) = 0;
+  // Metrics on the validation split, e.g. {"miou": .., "macc": .., "iou": [..]}.
+  virtual nlohmann::json evaluate() = 0;
+  // Loader position, saved in checkpoints and restored on resume.
+  virtual SamplerState loader_state() const = 0;
+  virtual void restore(SamplerState state) = 0;
+  // Images in one training step (for throughput).
+  virtual int64_t images_per_step() const = 0;
+};
+
+}  // namespace lesseg

@@ -1,0 +1,43 @@
+#pragma once
+// The training loop: iteration counting, optimizer + schedule, gradient clipping, periodic
+// evaluation, checkpoints, metrics.jsonl and progress. Methods only provide a TrainTask.
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "lesseg/engine/optim.h"
+#include "lesseg/engine/task.h"
+
+namespace lesseg {
+
+class Config;
+
+struct TrainerOptions {
+  int64_t iters = 1000;
+  int64_t log_every = 20, eval_every = 500, checkpoint_every = 500;
+  int keep_checkpoints = 2;
+  double grad_clip = 0;
+  OptimizerOptions optimizer;
+  ScheduleOptions schedule;
+  std::filesystem::path run_dir;
+  std::string config_yaml;  // resolved config, stored in checkpoints
+};
+
+TrainerOptions trainer_options_from(const Config& config, const std::filesystem::path& run_dir);
+
+class Trainer {
+ public:
+  Trainer(TrainTask& task, TrainerOptions options);
+  // Resumes from run_dir/checkpoints when a checkpoint exists; returns the last evaluation.
+  nlohmann::json run();
+
+ private:
+  int64_t try_resume(torch::optim::Optimizer& optimizer);
+  void checkpoint(int64_t iter, torch::optim::Optimizer& optimizer);
+
+  TrainTask& task_;
+  TrainerOptions options_;
+};
+
+}  // namespace lesseg

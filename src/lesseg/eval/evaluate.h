@@ -1,0 +1,23 @@
+#pragma once
+// Runs a segmenter over a labeled dataset and scores it (mIoU, mAcc, per-class IoU).
+#include <nlohmann/json.hpp>
+
+#include "lesseg/data/loader.h"
+#include "lesseg/eval/confusion.h"
+#include "lesseg/models/backbone.h"
+
+namespace lesseg {
+
+struct EvalOptions {
+  int batch_size = 8;
+  int64_t max_images = 0;  // 0 = all
+  AugmentOptions augment;  // resize only
+  std::array<double, 3> mean{0.485, 0.456, 0.406}, std{0.229, 0.224, 0.225};
+  torch::Device device = torch::kCPU;
+};
+
+ConfusionMatrix evaluate_segmenter(Segmenter& model, SegDatasetPtr dataset, const EvalOptions& options);
+// {"miou", "macc", "pixel_acc", "iou": [...], "classes": [...]}
+nlohmann::json metrics_json(const SegMetrics& metrics, const ClassInfo& classes);
+
+}  // namespace lesseg

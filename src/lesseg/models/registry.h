@@ -1,0 +1,31 @@
+#pragma once
+// Builds segmentation models by name. The spec travels with saved weights (safetensors metadata)
+// so `lesseg predict --weights FILE` can rebuild the exact model.
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "lesseg/models/backbone.h"
+
+namespace lesseg {
+
+class Config;
+
+struct ModelSpec {
+  std::string arch = "resunet";      // resunet | deeplabv3plus
+  std::string backbone = "resnet18";  // resnet18 | resnet50 | resnet101
+  int output_stride = 32;
+  std::vector<int64_t> decoder_channels{256, 128, 64, 64, 32};
+  std::vector<int64_t> aspp_rates{6, 12, 18};
+  int64_t num_classes = 0;
+};
+
+ModelSpec model_spec_from(const Config& config, int64_t num_classes);
+nlohmann::json model_spec_to_json(const ModelSpec& spec);
+ModelSpec model_spec_from_json(const nlohmann::json& json);
+
+std::shared_ptr<BackboneImpl> build_backbone(const ModelSpec& spec);
+Segmenter build_segmenter(const ModelSpec& spec);
+
+}  // namespace lesseg
