@@ -16,10 +16,12 @@ void register_eval(CLI::App& app) {
   auto* cmd = app.add_subcommand("eval", "Evaluate a run folder, or --weights on a dataset (mIoU, mAcc, per-class IoU)");
   struct Args {
     std::string run_dir, weights, format, root, split = "val", device = "cpu";
+    std::vector<std::string> overrides;
     int threads = 0, batch_size = 1;
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("run_dir", args->run_dir, "A run folder (uses its config.yaml and model.safetensors)");
+  cmd->add_option("--set", args->overrides, "Override a key of the run's config, e.g. --set data.synth.val_domain=target");
   cmd->add_option("--weights", args->weights, "A segmenter weight file (model.safetensors)");
   cmd->add_option("--format", args->format, "Dataset format with --weights (folder, camvid, cityscapes, ...)");
   cmd->add_option("--root", args->root, "Dataset root with --weights");
@@ -38,6 +40,11 @@ void register_eval(CLI::App& app) {
     if (!args->run_dir.empty()) {
       std::filesystem::path run(args->run_dir);
       Config config = Config::from_yaml_text(read_file(run / "config.yaml"), (run / "config.yaml").string());
+      for (const std::string& item : args->overrides) {
+        auto eq = item.find('=');
+        if (eq == std::string::npos) throw_usage("--set '" + item + "': expected key.path=value");
+        config.set(item.substr(0, eq), item.substr(eq + 1));
+      }
       dataset = open_dataset(config, "val");
       if (weights.empty()) weights = run / "model.safetensors";
     } else {

@@ -1,1 +1,97 @@
-// placeholder
+// Model structure: torchvision key names and shapes, multi-scale features, decoders' outputs.
+#include <fstream>
+#include <map>
+#include <set>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "lesseg/core/error.h"
+#include "lesseg/engine/checkpoint.h"
+#include "lesseg/models/registry.h"
+#include "lesseg/models/resnet.h"
+
+namespace lesseg {
+namespace {
+
+// name -> "AxBxC" from a golden written by tools/make_goldens.py from torchvision.
+std::map<std::string, std::string> torchvision_keys(const std::string& arch) {
+  std::ifstream in(std::string(LESSEG_FIXTURES) + "/models/" + arch + "_keys.txt");
+  EXPECT_TRUE(in.good()) << "missing golden for " << arch;
+  std::map<std::string, std::string> keys;
+  std::string line;
+  while (std::getline(in, line)) {
+    auto space = line.find(' ');
+    keys[line.substr(0, space)] = line.substr(space + 1);
+  }
+  return keys;
+}
+
+std::string shape_text(const at::Tensor& t) {
+  std::string out;
+  for (int64_t i = 0; i < t.dim(); ++i) out += (i ? "x" : "") + std::to_string(t.size(i));
+  return out;
+}
+
+class ResNetKeys : public ::testing::TestWithParam<int> {};
+
+TEST_P(ResNetKeys, MatchTorchvisionStateDict) {
+  const int depth = GetParam();
+  ResNet model(ResNetOptions().depth(depth).num_classes(1000));
+  auto expected = torchvision_keys("resnet" + std::to_string(depth));
+  std::map<std::string, std::string> ours;
+  for (auto& [name, tensor] : module_tensors(*model)) ours[name] = shape_text(tensor);
+  EXPECT_EQ(ours, expected);
+}
+INSTANTIATE_TEST_SUITE_P(Depths, ResNetKeys, ::testing::Values(18, 50));
+
+TEST(ResNet, FeatureStridesAndDilation) {
+  for (int os : {32, 16, 8}) {
+    ResNet model(ResNetOptions().depth(18).output_stride(os));
+    model->eval();
+    auto features = model->features(torch::randn({1, 3, 64, 64}));
+    auto specs = model->feature_specs();
+    ASSERT_EQ(features.size(), specs.size());
+    for (size_t i = 0; i < features.size(); ++i) {
+      EXPECT_EQ(features[i].size(1), specs[i].channels);
+      EXPECT_EQ(features[i].size(2), 64 / specs[i].stride) << "output stride " << os << " level " << i;
+    }
+    EXPECT_EQ(specs.back().stride, os);
+  }
+}
+
+TEST(Segmenter, ResUnetAndDeepLabGiveFullResolutionLogits) {
+  for (const char* arch : {"resunet", "deeplabv3plus"}) {
+    ModelSpec spec;
+    spec.arch = arch;
+    spec.output_stride = std::string(arch) == "resunet" ? 32 : 16;
+    spec.num_classes = 5;
+    auto model = build_segmenter(spec);
+    auto logits = model->forward(torch::randn({2, 3, 72, 96}));
+    EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{2, 5, 72, 96})) << arch;
+  }
+}
+
+TEST(Segmenter, BackboneKeysKeepTorchvisionNamesUnderPrefix) {
+  ModelSpec spec;
+  spec.num_classes = 3;
+  auto model = build_segmenter(spec);
+  std::set<std::string> names;
+  for (auto& [name, _] : module_tensors(*model)) names.insert(name);
+  EXPECT_TRUE(names.count("backbone.layer4.1.bn2.running_var"));
+  EXPECT_TRUE(names.count("backbone.layer2.0.downsample.0.weight"));
+  EXPECT_TRUE(names.count("decoder.classifier.weight"));
+}
+
+TEST(Segmenter, UnknownArchitectureIsAUsageError) {
+  ModelSpec spec;
+  spec.num_classes = 3;
+  spec.arch = "segformer";
+  EXPECT_THROW(build_segmenter(spec), Error);
+  spec.arch = "resunet";
+  spec.backbone = "resnet19";
+  EXPECT_THROW(build_segmenter(spec), Error);
+}
+
+}  // namespace
+}  // namespace lesseg

@@ -1,5 +1,6 @@
 #include "lesseg/core/config.h"
 
+#include <map>
 #include <sstream>
 
 #include "lesseg/core/error.h"
@@ -114,35 +115,74 @@ Config Config::from_yaml_text(const std::string& text, const std::string& origin
 
 void Config::set(const std::string& key_path, const std::string& yaml_value) {
   auto parts = split_path(key_path);
-  YAML::Node user(YAML::NodeType::Map);
-  YAML::Node leaf = parse_yaml(yaml_value.empty() ? "''" : "v: " + yaml_value, "--set " + key_path)["v"];
-  // Build {a: {b: value}} and merge it so the same checks apply.
-  YAML::Node cursor = user;
-  for (size_t i = 0; i + 1 < parts.size(); ++i) {
-    cursor[parts[i]] = YAML::Node(YAML::NodeType::Map);
-    cursor = cursor[parts[i]];
+  YAML::Node leaf = parse_yaml("v: " + (yaml_value.empty() ? std::string("''") : yaml_value), "--set " + key_path)["v"];
+  // Build {a: {b: value}} bottom-up and merge it so the same checks apply.
+  YAML::Node user = leaf;
+  for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
+    YAML::Node parent(YAML::NodeType::Map);
+    parent[*it] = user;
+    user.reset(parent);
   }
-  cursor[parts.back()] = leaf;
   merge_checked(root_, user, "", "--set " + key_path);
 }
 
+// Walks with const nodes: a non-const operator[] would insert missing keys into root_.
 YAML::Node Config::lookup(const std::string& key_path) const {
-  YAML::Node node = YAML::Clone(root_);
+  YAML::Node node;
+  node.reset(root_);
   for (const std::string& part : split_path(key_path)) {
-    if (!node.IsMap() || !node[part].IsDefined())
+    const YAML::Node& current = node;
+    if (!current.IsMap() || !current[part].IsDefined())
       throw Error(ExitCode::internal, "config key '" + key_path + "' is not defined in the defaults");
-    node = node[part];
+    node.reset(current[part]);
   }
   return node;
 }
 
 bool Config::has(const std::string& key_path) const {
-  YAML::Node node = YAML::Clone(root_);
+  YAML::Node node;
+  node.reset(root_);
   for (const std::string& part : split_path(key_path)) {
-    if (!node.IsMap() || !node[part].IsDefined()) return false;
-    node = node[part];
+    const YAML::Node& current = node;
+    if (!current.IsMap() || !current[part].IsDefined()) return false;
+    node.reset(current[part]);
   }
   return !node.IsNull();
+}
+
+Config::Config(const Config& other) : root_(YAML::Clone(other.root_)) {}
+
+Config& Config::operator=(const Config& other) {
+  root_ = YAML::Clone(other.root_);
+  return *this;
+}
+
+namespace {
+void flatten(const YAML::Node& node, const std::string& prefix, std::map<std::string, std::string>& out) {
+  if (node.IsMap()) {
+    for (const auto& entry : node)
+      flatten(entry.second, prefix.empty() ? entry.first.as<std::string>() : prefix + "." + entry.first.as<std::string>(), out);
+    return;
+  }
+  YAML::Emitter text;
+  text << YAML::Flow << node;
+  out[prefix] = text.c_str();
+}
+}  // namespace
+
+std::vector<std::string> Config::differences(const Config& other) const {
+  std::map<std::string, std::string> mine, theirs;
+  flatten(root_, "", mine);
+  flatten(other.root_, "", theirs);
+  std::vector<std::string> out;
+  for (const auto& [key, value] : mine) {
+    auto it = theirs.find(key);
+    std::string other_value = it == theirs.end() ? "<absent>" : it->second;
+    if (other_value != value) out.push_back(key + ": " + value + " -> " + other_value);
+  }
+  for (const auto& [key, value] : theirs)
+    if (!mine.count(key)) out.push_back(key + ": <absent> -> " + value);
+  return out;
 }
 
 template <typename T>

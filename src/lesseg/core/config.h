@@ -14,6 +14,9 @@ class Config {
  public:
   // Defaults only.
   Config();
+  // Copies are deep: yaml-cpp nodes otherwise share one tree.
+  Config(const Config& other);
+  Config& operator=(const Config& other);
   // Defaults <- file (if not empty) <- overrides ("a.b=c", value parsed as YAML).
   static Config load(const std::filesystem::path& file, const std::vector<std::string>& overrides);
   // Rebuilds from a resolved YAML text (as written to a run folder), validated the same way.
@@ -25,6 +28,8 @@ class Config {
   void set(const std::string& key_path, const std::string& yaml_value);
 
   std::string dump() const;  // resolved YAML
+  // "key.path: mine -> other" for every leaf that differs.
+  std::vector<std::string> differences(const Config& other) const;
   const YAML::Node& root() const { return root_; }
 
  private:

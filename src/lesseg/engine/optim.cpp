@@ -85,10 +85,15 @@ void load_optimizer_state(torch::optim::Optimizer& optimizer,
     } else {
       auto exp_avg = take(prefix + "exp_avg", p);
       if (!exp_avg.defined()) return;
+      auto step = by_name.find(prefix + "step");
+      auto exp_avg_sq = take(prefix + "exp_avg_sq", p);
+      if (step == by_name.end() || !exp_avg_sq.defined())
+        throw Error(ExitCode::bad_weights, "checkpoint optimizer state of parameter " + std::to_string(i) +
+                                               " is incomplete (AdamW needs step, exp_avg, exp_avg_sq)");
       auto s = std::make_unique<torch::optim::AdamWParamState>();
-      s->step(by_name.at(prefix + "step").item<int64_t>());
+      s->step(step->second.item<int64_t>());
       s->exp_avg(exp_avg.clone());
-      s->exp_avg_sq(take(prefix + "exp_avg_sq", p).clone());
+      s->exp_avg_sq(exp_avg_sq.clone());
       auto max_sq = take(prefix + "max_exp_avg_sq", p);
       if (max_sq.defined()) s->max_exp_avg_sq(max_sq.clone());
       optimizer.state()[state_key(p)] = std::move(s);

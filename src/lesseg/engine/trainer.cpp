@@ -9,6 +9,7 @@
 
 #include "lesseg/core/config.h"
 #include "lesseg/core/error.h"
+#include "lesseg/core/fs.h"
 #include "lesseg/engine/checkpoint.h"
 #include "lesseg/engine/logging.h"
 #include "lesseg/version.h"
@@ -34,15 +35,39 @@ TrainerOptions trainer_options_from(const Config& config, const std::filesystem:
   o.run_dir = run_dir;
   o.config_yaml = config.dump();
   if (o.iters <= 0) throw_usage("train.iters must be positive");
+  if (o.log_every <= 0) throw_usage("train.log_every must be positive");
+  if (o.eval_every < 0 || o.checkpoint_every < 0) throw_usage("train.eval_every and train.checkpoint_every must be >= 0");
+  if (o.schedule.warmup_iters < 0) throw_usage("train.warmup_iters must be >= 0");
   if (o.optimizer.lr <= 0) throw_usage("train.lr must be positive");
   return o;
 }
 
 Trainer::Trainer(TrainTask& task, TrainerOptions options) : task_(task), options_(std::move(options)) {}
 
+namespace {
+// Settings a resumed run may change: how long, how often to log / evaluate / save, and resources.
+bool may_change_on_resume(const std::string& difference) {
+  for (const char* prefix : {"train.iters:", "train.log_every:", "train.eval_every:", "train.checkpoint_every:",
+                             "train.keep_checkpoints:", "eval.", "threads:", "device:", "data.workers:", "data.prefetch:"})
+    if (difference.rfind(prefix, 0) == 0) return true;
+  return false;
+}
+
+void check_resume_config(const std::string& saved_yaml, const std::string& current_yaml, const std::filesystem::path& dir) {
+  Config saved = Config::from_yaml_text(saved_yaml, (dir / "checkpoint config").string());
+  Config current = Config::from_yaml_text(current_yaml, "current config");
+  std::string listed;
+  for (const std::string& difference : saved.differences(current))
+    if (!may_change_on_resume(difference)) listed += "\n  " + difference;
+  if (!listed.empty())
+    throw_usage("refusing to resume from " + dir.string() + ": the config differs from the checkpoint's (use another --run-dir):" + listed);
+}
+}  // namespace
+
 int64_t Trainer::try_resume(torch::optim::Optimizer& optimizer) {
   auto loaded = load_latest_checkpoint(options_.run_dir / "checkpoints");
   if (!loaded) return 0;
+  check_resume_config(loaded->state.value("config", ""), options_.config_yaml, options_.run_dir / "checkpoints");
   std::vector<std::pair<std::string, at::Tensor>> model, optim;
   for (auto& entry : loaded->tensors) (entry.first.rfind("optim.", 0) == 0 ? optim : model).push_back(entry);
   load_module_tensors(task_.state_module(), model, options_.run_dir / "checkpoints");
@@ -70,6 +95,7 @@ nlohmann::json Trainer::run() {
   std::filesystem::create_directories(options_.run_dir);
   auto optimizer = make_optimizer(task_.trainable_parameters(), options_.optimizer);
   int64_t iter = try_resume(*optimizer);
+  write_file_atomic(options_.run_dir / "config.yaml", options_.config_yaml);
   MetricsLog log(options_.run_dir / "metrics.jsonl");
   Progress progress(options_.iters);
   nlohmann::json last_eval;

@@ -165,7 +165,7 @@ cv::Mat read_image_rgb(const fs::path& path) {
   cv::Mat buffer(1, int(bytes.size()), CV_8U, bytes.data());
   cv::Mat bgr;
   try {
-    bgr = cv::imdecode(buffer, cv::IMREAD_COLOR);
+    bgr = cv::imdecode(buffer, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
   } catch (const cv::Exception& e) {
     throw_bad_input(path, std::string("cannot decode image: ") + e.what());
   }

@@ -40,7 +40,8 @@ void DeepLabV3PlusImpl::reset() {
   aspp_project = register_module("aspp_project", conv_bn_relu(branches * c, c, 1));
   low_level = register_module("low_level", conv_bn_relu(low->channels, options.low_level_channels(), 1));
   fuse = register_module("fuse", conv_bn_relu(c + options.low_level_channels(), c, 3));
-  for (const auto& module : *conv_bn_relu(c, c, 3)) fuse->push_back(module);
+  nn::Sequential second = conv_bn_relu(c, c, 3);  // kept alive while its modules are moved over
+  for (const auto& module : *second) fuse->push_back(module);
   classifier = register_module("classifier", nn::Conv2d(nn::Conv2dOptions(c, options.num_classes(), 1)));
 }
 

@@ -58,11 +58,12 @@ std::shared_ptr<BackboneImpl> build_backbone(const ModelSpec& spec) {
   const std::string& name = spec.backbone;
   if (name.rfind("resnet", 0) == 0) {
     int depth = 0;
+    size_t parsed = 0;
     try {
-      depth = std::stoi(name.substr(6));
+      depth = std::stoi(name.substr(6), &parsed);
     } catch (const std::exception&) {
-      throw_usage("unknown backbone '" + name + "'");
     }
+    if (parsed == 0 || parsed != name.size() - 6) throw_usage("unknown backbone '" + name + "'");
     return std::make_shared<ResNetImpl>(ResNetOptions().depth(depth).output_stride(spec.output_stride));
   }
   throw_usage("unknown backbone '" + name + "' (known: resnet18, resnet34, resnet50, resnet101, resnet152)");

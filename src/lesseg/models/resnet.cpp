@@ -16,7 +16,8 @@ nn::Conv2d conv1x1(int64_t in, int64_t out, int64_t stride = 1) {
   return nn::Conv2d(nn::Conv2dOptions(in, out, 1).stride(stride).bias(false));
 }
 
-// ref: torchvision/models/resnet.py BasicBlock (expansion 1)
+// ref: torchvision/models/resnet.py BasicBlock (expansion 1). torchvision refuses dilation in basic
+// blocks; lesseg allows it (both 3x3 convs dilated) so ResNet-18/34 can run at output stride 16 / 8.
 struct BasicBlockImpl : nn::Module {
   static constexpr int64_t expansion = 1;
   BasicBlockImpl(int64_t in, int64_t planes, int64_t stride, int64_t dilation, nn::Sequential downsample_)

@@ -100,7 +100,6 @@ TrainResult train_supervised(const Config& config, const std::filesystem::path& 
   if (!init.empty()) load_module_tensors(*saved.model, load_safetensors(init).tensors, init);
   saved.model->to(device);
 
-  write_file_atomic(run_dir / "config.yaml", config.dump());
   SupervisedTask task(config, saved.model, train, val, device);
   Trainer trainer(task, trainer_options_from(config, run_dir));
   TrainResult result;
