@@ -3,23 +3,16 @@
 #include <torch/torch.h>
 
 #include "lesseg/core/error.h"
+#include "lesseg/nn/functional.h"
 
 namespace lesseg {
 namespace nn = torch::nn;
-namespace F = torch::nn::functional;
 
 namespace {
 nn::Sequential conv_bn_relu(int64_t in, int64_t out, int64_t kernel, int64_t dilation = 1) {
   return nn::Sequential(
       nn::Conv2d(nn::Conv2dOptions(in, out, kernel).padding(kernel / 2 * dilation).dilation(dilation).bias(false)),
       nn::BatchNorm2d(out), nn::ReLU(true));
-}
-
-torch::Tensor resize(const torch::Tensor& x, int64_t h, int64_t w) {
-  return F::interpolate(x, F::InterpolateFuncOptions()
-                               .size(std::vector<int64_t>{h, w})
-                               .mode(torch::kBilinear)
-                               .align_corners(false));
 }
 }  // namespace
 
@@ -54,9 +47,9 @@ torch::Tensor DeepLabV3PlusImpl::decode(const std::vector<torch::Tensor>& featur
   branches.push_back(pooled.expand({-1, -1, deep.size(2), deep.size(3)}));
   auto x = aspp_project->forward(torch::cat(branches, 1));
   auto skip = low_level->forward(features[low_level_index_]);
-  x = resize(x, skip.size(2), skip.size(3));
+  x = resize_bilinear(x, skip.size(2), skip.size(3));
   x = fuse->forward(torch::cat({x, skip}, 1));
-  return resize(classifier(x), height, width);
+  return resize_bilinear(classifier(x), height, width);
 }
 
 }  // namespace lesseg

@@ -3,23 +3,16 @@
 #include <torch/torch.h>
 
 #include "lesseg/core/error.h"
+#include "lesseg/nn/functional.h"
 
 namespace lesseg {
 namespace nn = torch::nn;
-namespace F = torch::nn::functional;
 
 namespace {
 nn::Sequential conv_bn_relu_x2(int64_t in, int64_t out) {
   auto conv = [](int64_t a, int64_t b) { return nn::Conv2d(nn::Conv2dOptions(a, b, 3).padding(1).bias(false)); };
   return nn::Sequential(conv(in, out), nn::BatchNorm2d(out), nn::ReLU(true), conv(out, out), nn::BatchNorm2d(out),
                         nn::ReLU(true));
-}
-
-torch::Tensor upsample_to(const torch::Tensor& x, at::IntArrayRef size) {
-  return F::interpolate(x, F::InterpolateFuncOptions()
-                               .size(std::vector<int64_t>{size[0], size[1]})
-                               .mode(torch::kBilinear)
-                               .align_corners(false));
 }
 }  // namespace
 
@@ -49,10 +42,10 @@ torch::Tensor UNetDecoderImpl::decode(const std::vector<torch::Tensor>& features
     auto block = blocks->ptr<nn::SequentialImpl>(stage);
     if (stage + 1 < n) {
       const torch::Tensor& skip = features[n - 2 - stage];
-      if (x.sizes().slice(2) != skip.sizes().slice(2)) x = upsample_to(x, skip.sizes().slice(2));
+      if (x.sizes().slice(2) != skip.sizes().slice(2)) x = resize_bilinear(x, skip.size(2), skip.size(3));
       x = block->forward(torch::cat({x, skip}, 1));
     } else {
-      x = block->forward(upsample_to(x, {height, width}));
+      x = block->forward(resize_bilinear(x, height, width));
     }
   }
   return classifier(x);

@@ -26,6 +26,7 @@ constexpr double kPi = 3.14159265358979323846;
 // same objects in both domains and only the appearance differs.
 constexpr uint64_t kLayoutStream = 0x5ce1e;
 constexpr uint64_t kTargetStream = 0x7a26e7;
+constexpr uint64_t kDistractorStream = 0xd157a;
 constexpr uint64_t kCropStream = 0xc209;
 constexpr uint64_t kCropTargetStream = 0xc2097a;
 
@@ -365,6 +366,25 @@ void apply_target(cv::Mat& img, Rng& rng, double s) {
   }
 }
 
+// Background regions (class 0) wearing object textures: irregular blobs with a class's stripes,
+// checker, dots or rings. Source scenes never show them, so a model that learned "texture means
+// object" there mislabels them on target, as synthetic-trained models do with real clutter.
+void draw_textured_distractors(cv::Mat& canvas, Rng& rng, double s, const cv::Vec3f& background) {
+  const int size = canvas.rows, count = int(std::lround(s * rng.integer(2, 4)));
+  for (int i = 0; i < count; ++i) {
+    Object o;
+    o.category = rng.integer(1, kNumObjectClasses);
+    o.centre = cv::Point2d(rng.uniform(0, size), rng.uniform(0, size));
+    o.radius = rng.uniform(0.12, 0.28) * size;
+    o.rotation = rng.uniform(0, 2 * kPi);
+    o.look = random_look(rng, o.category, size / 128.0, background);
+    cv::Mat mask = cv::Mat::zeros(size, size, CV_8U);
+    std::vector<std::vector<cv::Point>> poly{blob(rng, o.centre, o.radius)};
+    cv::fillPoly(mask, poly, cv::Scalar(1), cv::LINE_8, kShiftBits);
+    paint_object(canvas, mask, o);
+  }
+}
+
 cv::Mat to_rgb8(const cv::Mat& img) {
   cv::Mat out;
   img.convertTo(out, CV_8UC3);  // saturates to 0..255
@@ -465,6 +485,10 @@ Scene render_scene(const Options& options, uint64_t index) {
   cv::Vec3f background;
   cv::Mat canvas = render_background(rng, options.size, background);
   Layout lay = make_layout(rng, options, background);
+  if (options.domain == "target") {  // own stream: the layout stays the same in both domains
+    Rng distractors(mix_seed({options.seed, index, kDistractorStream}));
+    draw_textured_distractors(canvas, distractors, options.shift, background);
+  }
   Scene scene;
   scene.semantic = cv::Mat::zeros(options.size, options.size, CV_8U);
   for (size_t k = 0; k < lay.objects.size(); ++k) {

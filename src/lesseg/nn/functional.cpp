@@ -1,0 +1,15 @@
+#include "lesseg/nn/functional.h"
+
+#include <torch/torch.h>
+
+namespace lesseg {
+
+at::Tensor resize_bilinear(const at::Tensor& x, int64_t height, int64_t width) {
+  namespace F = torch::nn::functional;
+  return F::interpolate(x, F::InterpolateFuncOptions()
+                               .size(std::vector<int64_t>{height, width})
+                               .mode(torch::kBilinear)
+                               .align_corners(false));
+}
+
+}  // namespace lesseg
