@@ -264,37 +264,30 @@ void noise_patch(cv::Mat& canvas, Rng& rng, double amplitude) {
         canvas.at<cv::Vec3f>(y, x) += cv::Vec3f::all(float(rng.uniform(-amplitude, amplitude)));
 }
 
+// A straight line (probability line_chance) or an irregular blob, in colour c.
+void draw_line_or_blob(cv::Mat& canvas, Rng& rng, const cv::Scalar& c, double line_chance, double max_width,
+                       double min_radius, double max_radius) {
+  const int size = canvas.rows;
+  const double scale = size / 128.0;
+  if (rng.chance(line_chance)) {
+    cv::line(canvas, random_point(rng, size), random_point(rng, size), c,
+             std::max(1, int(rng.uniform(1, max_width) * scale)));
+  } else {
+    cv::Point2d centre(rng.uniform(0, size), rng.uniform(0, size));
+    std::vector<std::vector<cv::Point>> poly{blob(rng, centre, rng.uniform(min_radius, max_radius) * scale)};
+    cv::fillPoly(canvas, poly, c, cv::LINE_8, kShiftBits);
+  }
+}
+
 // Class-0 clutter: low-contrast shapes and lines, noise patches, and a few small decoys drawn in
 // object-like colours so that "saturated colour" does not mean "object".
 void draw_clutter(cv::Mat& canvas, Rng& rng, const cv::Vec3f& background) {
-  int size = canvas.rows;
-  double scale = size / 128.0;
   int faint = rng.integer(4, 9);
-  for (int i = 0; i < faint; ++i) {
-    cv::Scalar c = scalar(jitter(rng, background, 28));
-    if (rng.chance(0.35)) {
-      cv::line(canvas, random_point(rng, size), random_point(rng, size), c,
-               std::max(1, int(rng.uniform(1, 4) * scale)));
-    } else {
-      cv::Point2d centre(rng.uniform(0, size), rng.uniform(0, size));
-      std::vector<std::vector<cv::Point>> poly{blob(rng, centre, rng.uniform(6, 30) * scale)};
-      cv::fillPoly(canvas, poly, c, cv::LINE_8, kShiftBits);
-    }
-  }
+  for (int i = 0; i < faint; ++i) draw_line_or_blob(canvas, rng, scalar(jitter(rng, background, 28)), 0.35, 4, 6, 30);
   int patches = rng.integer(0, 2);
   for (int i = 0; i < patches; ++i) noise_patch(canvas, rng, 14);
   int decoys = rng.integer(1, 3);
-  for (int i = 0; i < decoys; ++i) {
-    cv::Scalar c = scalar(object_color(rng));
-    if (rng.chance(0.5)) {
-      cv::line(canvas, random_point(rng, size), random_point(rng, size), c,
-               std::max(1, int(rng.uniform(1, 3) * scale)));
-    } else {
-      cv::Point2d centre(rng.uniform(0, size), rng.uniform(0, size));
-      std::vector<std::vector<cv::Point>> poly{blob(rng, centre, rng.uniform(3, 9) * scale)};
-      cv::fillPoly(canvas, poly, c, cv::LINE_8, kShiftBits);
-    }
-  }
+  for (int i = 0; i < decoys; ++i) draw_line_or_blob(canvas, rng, scalar(object_color(rng)), 0.5, 3, 3, 9);
 }
 
 cv::Vec3f background_color(Rng& rng) {
