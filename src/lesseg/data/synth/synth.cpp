@@ -378,6 +378,15 @@ void draw_textured_distractors(cv::Mat& canvas, Rng& rng, double s, const cv::Ve
   }
 }
 
+// Target objects wear their class texture at a coarser scale and lower contrast, an appearance the
+// source never shows (the cue stays the same pattern, so labels keep their meaning).
+void restyle_textures(std::vector<Object>& objects, double s) {
+  for (Object& o : objects) {
+    o.look.period *= 1 + 0.6 * s;
+    o.look.b = o.look.a + (o.look.b - o.look.a) * float(1 - 0.5 * std::min(s, 1.0));
+  }
+}
+
 cv::Mat to_rgb8(const cv::Mat& img) {
   cv::Mat out;
   img.convertTo(out, CV_8UC3);  // saturates to 0..255
@@ -484,6 +493,7 @@ Scene render_scene(const Options& options, uint64_t index) {
   }
   Scene scene;
   scene.semantic = cv::Mat::zeros(options.size, options.size, CV_8U);
+  if (options.domain == "target") restyle_textures(lay.objects, options.shift);
   for (size_t k = 0; k < lay.objects.size(); ++k) {
     paint_object(canvas, lay.full_masks[k], lay.objects[k]);
     Instance inst;
