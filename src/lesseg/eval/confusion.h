@@ -20,7 +20,6 @@ class ConfusionMatrix {
   void process(const at::Tensor& predictions, const at::Tensor& targets);
   SegMetrics compute() const;
   const at::Tensor& matrix() const { return matrix_; }  // [truth, prediction] int64 counts (CPU)
-  at::Tensor& mutable_matrix() { return matrix_; }      // for cross-rank reduction
 
  private:
   int64_t num_classes_, ignore_index_;
