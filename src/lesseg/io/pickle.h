@@ -3,8 +3,8 @@
 // It interprets the opcodes a state dict uses and builds a small value tree; it never calls anything
 // named in the file. Only the globals in allowed_pickle_globals() may appear: OrderedDict and
 // argparse.Namespace become dicts, torch.*Storage types tag persistent ids, and
-// torch._utils._rebuild_tensor_v2 / _rebuild_parameter become tensor references (built later by the
-// .pth reader from the raw storages). Any other global, unknown opcode or malformed stream throws
+// torch._utils._rebuild_tensor(_v2) / _rebuild_parameter(_with_state) become tensor references (built
+// later by the .pth reader from the raw storages). Any other global, unknown opcode or malformed stream throws
 // Error(bad_weights) naming the file. Needs no LibTorch.
 #include <cstdint>
 #include <deque>
@@ -66,6 +66,12 @@ struct Value {
 };
 
 struct Pickle {
+  Pickle() = default;
+  Pickle(Pickle&&) = default;  // moving keeps the arena's addresses; copying would not
+  Pickle& operator=(Pickle&&) = default;
+  Pickle(const Pickle&) = delete;
+  Pickle& operator=(const Pickle&) = delete;
+
   std::deque<Value> arena;  // stable addresses
   const Value* root = nullptr;
   size_t end = 0;           // offset just past the STOP opcode

@@ -101,11 +101,12 @@ class Flattener {
   }
 
  private:
-  std::string key_text(const Value& key) {
+  std::string key_text(const Value& key, const std::string& prefix) {
     std::string text;
     if (key.kind == Kind::string || key.kind == Kind::integer || key.kind == Kind::bigint || key.kind == Kind::boolean)
       if (pickle::scalar_text(key, text)) return text;
-    throw_bad_weights(origin_, "unsupported dictionary key (only strings and ints become names)");
+    throw_bad_weights(origin_, "unsupported " + std::string(key.kind == Kind::none ? "None" : "non-scalar") +
+                                   " dictionary key in '" + prefix + "' (only strings and ints become names)");
   }
   static std::string join(const std::string& prefix, const std::string& key) {
     return prefix.empty() ? key : prefix + "." + key;
@@ -134,7 +135,7 @@ class Flattener {
         return;
       }
       case Kind::dict:
-        for (const auto& [key, value] : v.entries) visit(*value, join(name, key_text(*key)), depth + 1);
+        for (const auto& [key, value] : v.entries) visit(*value, join(name, key_text(*key, name)), depth + 1);
         return;
       case Kind::list:
       case Kind::tuple:
