@@ -238,7 +238,7 @@ TEST(PthPickle, MalformedPicklesGiveClearErrors) {
       {"i" + std::string("os\nsystem\n"), "unsupported pickle opcode 0x69 'i'"},  // INST would call the class
       {"e", "no MARK"},
       {"N" + str("k") + str("v") + "s", "SETITEM on a None"},
-      {"}" + str("a") + "}NK\x01ss", "unsupported None dictionary key in 'a'"},
+      {dict_of(tensor_op(8, 0, {8}, {1})) + str("a") + "}NK\x01ss", "unsupported None dictionary key in 'a'"},
       {global("torch", "FloatStorage") + ")R", "cannot call 'torch.FloatStorage'"},
       {global("collections", "OrderedDict") + "N" + "R", "REDUCE arguments are not a tuple"},
       {global("subprocess", "Popen"), "refusing global 'subprocess.Popen'"},
