@@ -1,6 +1,6 @@
 #pragma once
 // Parity goldens written by tools/parity/make_all.py (a CTest fixture runs it before these tests):
-// LESSEG_PARITY_DIR/<case>/{weights.pth, weights.safetensors, io.safetensors}.
+// LESSEG_PARITY_DIR/<case>/{weights.pth, io.safetensors}.
 #include <filesystem>
 #include <map>
 #include <string>

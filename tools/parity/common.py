@@ -1,7 +1,7 @@
 """Shared helpers for parity goldens: a minimal safetensors writer and the output layout.
 
-Each parity module writes OUT/<case>/weights.pth (plain torch.save of a state_dict, the file users
-bring), weights.safetensors (the same tensors) and io.safetensors (inputs and reference outputs).
+Each parity module writes OUT/<case>/weights.pth (plain torch.save of a state_dict: an OrderedDict,
+the file users bring, read by lesseg's own unpickler) and io.safetensors (inputs and reference outputs).
 """
 import json
 import os
@@ -43,7 +43,6 @@ def save_case(out, case, state_dict, io):
     """Writes the three files of one parity case."""
     path = case_dir(out, case)
     torch.save(state_dict, os.path.join(path, "weights.pth"))
-    save_safetensors(os.path.join(path, "weights.safetensors"), state_dict)
     save_safetensors(os.path.join(path, "io.safetensors"), io)
     return path
 
