@@ -15,7 +15,7 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "
 
 
 def write_keys():
-    for name in ["resnet18", "resnet50"]:
+    for name in ["resnet18", "resnet50", "swin_t"]:
         model = getattr(torchvision.models, name)()
         lines = [f"{k} {'x'.join(str(d) for d in v.shape)}" for k, v in model.state_dict().items()]
         with open(os.path.join(ROOT, "models", f"{name}_keys.txt"), "w") as f:

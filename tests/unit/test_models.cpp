@@ -10,6 +10,7 @@
 #include "lesseg/engine/checkpoint.h"
 #include "lesseg/models/registry.h"
 #include "lesseg/models/resnet.h"
+#include "lesseg/models/swin.h"
 
 namespace lesseg {
 namespace {
@@ -44,6 +45,37 @@ TEST_P(ResNetKeys, MatchTorchvisionStateDict) {
   EXPECT_EQ(ours, expected);
 }
 INSTANTIATE_TEST_SUITE_P(Depths, ResNetKeys, ::testing::Values(18, 50));
+
+TEST(SwinKeys, MatchTorchvisionSwinT) {
+  Swin model(swin_tiny().num_classes(1000));
+  std::map<std::string, std::string> ours;
+  int64_t parameters = 0;
+  for (auto& [name, tensor] : module_tensors(*model)) ours[name] = shape_text(tensor);
+  for (const auto& p : model->parameters()) parameters += p.numel();
+  EXPECT_EQ(ours, torchvision_keys("swin_t"));
+  EXPECT_EQ(parameters, 28288354);  // torchvision's swin_t num_params
+}
+
+TEST(Swin, FeatureStridesAndChannels) {
+  Swin model(swin_tiny());
+  model->eval();
+  torch::NoGradGuard no_grad;
+  for (auto [h, w] : {std::pair<int64_t, int64_t>{64, 96}, {100, 60}}) {
+    auto features = model->features(torch::randn({1, 3, h, w}));
+    auto specs = model->feature_specs();
+    ASSERT_EQ(features.size(), 4u);
+    for (size_t i = 0; i < 4; ++i) {
+      EXPECT_EQ(specs[i].stride, int64_t{4} << i);
+      EXPECT_EQ(specs[i].channels, int64_t{96} << i);
+      EXPECT_EQ(features[i].size(1), specs[i].channels);
+      // Patch merging pads odd sizes: ceil division per stage.
+      int64_t fh = h / 4, fw = w / 4;
+      for (size_t k = 0; k < i; ++k) fh = (fh + 1) / 2, fw = (fw + 1) / 2;
+      EXPECT_EQ(features[i].size(2), fh);
+      EXPECT_EQ(features[i].size(3), fw);
+    }
+  }
+}
 
 TEST(ResNet, FeatureStridesAndDilation) {
   for (int os : {32, 16, 8}) {
