@@ -5,6 +5,7 @@
 
 #include "lesseg/core/config.h"
 #include "lesseg/core/error.h"
+#include "lesseg/models/deeplabv2.h"
 #include "lesseg/models/deeplabv3plus.h"
 #include "lesseg/models/resnet.h"
 #include "lesseg/models/resunet.h"
@@ -92,8 +93,10 @@ Segmenter build_segmenter(const ModelSpec& spec) {
   } else if (spec.arch == "deeplabv3plus") {
     decoder = std::make_shared<DeepLabV3PlusImpl>(
         DeepLabV3PlusOptions(backbone->feature_specs(), spec.num_classes).rates(spec.aspp_rates));
+  } else if (spec.arch == "deeplabv2") {
+    decoder = std::make_shared<DeepLabV2Impl>(DeepLabV2Options(backbone->feature_specs(), spec.num_classes));
   } else {
-    throw_usage("unknown model.arch '" + spec.arch + "' (known: resunet, deeplabv3plus, swinunet)");
+    throw_usage("unknown model.arch '" + spec.arch + "' (known: resunet, deeplabv3plus, deeplabv2, swinunet)");
   }
   return Segmenter(backbone, decoder);
 }
