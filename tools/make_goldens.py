@@ -2,7 +2,7 @@
 """Writes test goldens from reference implementations (Debian python3-torch/torchvision/numpy).
 
 Run: /usr/bin/python3 tools/make_goldens.py   (test-only; lesseg never needs Python at run time)
-- tests/fixtures/models/<arch>_keys.txt: torchvision state_dict names and shapes
+- tests/fixtures/models/<arch>_keys.txt: torchvision state_dict names and shapes (resnet18/50, swin_t)
 - tests/fixtures/metrics/miou_golden.json: random predictions/targets and numpy mIoU
 """
 import json

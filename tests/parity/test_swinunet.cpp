@@ -9,9 +9,8 @@ namespace lesseg {
 namespace {
 
 TEST(SwinUnetParity, LogitsMatchReference) {
-  auto model = swin_unet(SwinUnetOptions(5)
-                             .encoder(SwinOptions().embed_dim(24).depths({2, 2, 2, 2}).num_heads({1, 2, 4, 8}).window_size(4))
-                             .decoder_depths({2, 2, 2, 1}));
+  auto encoder = SwinOptions().embed_dim(24).depths({2, 2, 2, 2}).num_heads({1, 2, 4, 8}).window_size(4);
+  auto model = swin_unet(SwinUnetOptions(5).encoder(encoder).decoder_depths({2, 2, 2, 1}));
   load_module_tensors(*model, parity::reference_weights("swinunet_small"), parity::case_dir("swinunet_small"));
   model->eval();
   auto io = parity::reference_io("swinunet_small");

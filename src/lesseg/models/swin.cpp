@@ -85,7 +85,9 @@ torch::Tensor ShiftedWindowAttentionImpl::forward(const torch::Tensor& input) {
   if (shifted) x = torch::roll(x, {-shift_h, -shift_w}, {1, 2});
 
   const int64_t rows = padded_h / ws, cols = padded_w / ws, windows = rows * cols, tokens = ws * ws;
-  x = x.view({batch, rows, ws, cols, ws, channels}).permute({0, 1, 3, 2, 4, 5}).reshape({batch * windows, tokens, channels});
+  x = x.view({batch, rows, ws, cols, ws, channels})
+          .permute({0, 1, 3, 2, 4, 5})
+          .reshape({batch * windows, tokens, channels});
 
   const int64_t head_dim = channels / num_heads_;
   auto qkv_out = qkv(x).reshape({x.size(0), tokens, 3, num_heads_, head_dim}).permute({2, 0, 3, 1, 4});
@@ -115,7 +117,9 @@ torch::Tensor ShiftedWindowAttentionImpl::forward(const torch::Tensor& input) {
   x = torch::matmul(attn, v).transpose(1, 2).reshape({x.size(0), tokens, channels});
   x = proj(x);
 
-  x = x.view({batch, rows, cols, ws, ws, channels}).permute({0, 1, 3, 2, 4, 5}).reshape({batch, padded_h, padded_w, channels});
+  x = x.view({batch, rows, cols, ws, ws, channels})
+          .permute({0, 1, 3, 2, 4, 5})
+          .reshape({batch, padded_h, padded_w, channels});
   if (shifted) x = torch::roll(x, {shift_h, shift_w}, {1, 2});
   return x.index({Slice(), Slice(None, height), Slice(None, width), Slice()}).contiguous();
 }

@@ -75,7 +75,10 @@ PatchExpandImpl::PatchExpandImpl(int64_t dim, int64_t scale, int64_t out_dim) : 
 // ref: Swin-Unet PatchExpand / FinalPatchExpand_X4: rearrange 'b h w (p1 p2 c) -> b (h p1) (w p2) c'.
 torch::Tensor PatchExpandImpl::forward(const torch::Tensor& input) {
   const int64_t b = input.size(0), h = input.size(1), w = input.size(2), s = scale_;
-  auto x = expand(input).view({b, h, w, s, s, out_dim_}).permute({0, 1, 3, 2, 4, 5}).reshape({b, h * s, w * s, out_dim_});
+  auto x = expand(input)
+               .view({b, h, w, s, s, out_dim_})
+               .permute({0, 1, 3, 2, 4, 5})
+               .reshape({b, h * s, w * s, out_dim_});
   return norm(x);
 }
 
