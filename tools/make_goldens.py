@@ -2,7 +2,7 @@
 """Writes test goldens from reference implementations (Debian python3-torch/torchvision/numpy).
 
 Run: /usr/bin/python3 tools/make_goldens.py   (test-only; lesseg never needs Python at run time)
-- tests/fixtures/models/<arch>_keys.txt: torchvision state_dict names and shapes
+- tests/fixtures/models/<arch>_keys.txt: torchvision state_dict names and shapes (resnet18/50, swin_t)
 - tests/fixtures/metrics/miou_golden.json: random predictions/targets and numpy mIoU
 """
 import json
@@ -15,7 +15,7 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "
 
 
 def write_keys():
-    for name in ["resnet18", "resnet50"]:
+    for name in ["resnet18", "resnet50", "swin_t"]:
         model = getattr(torchvision.models, name)()
         lines = [f"{k} {'x'.join(str(d) for d in v.shape)}" for k, v in model.state_dict().items()]
         with open(os.path.join(ROOT, "models", f"{name}_keys.txt"), "w") as f:

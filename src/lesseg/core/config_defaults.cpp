@@ -11,8 +11,8 @@ device: cpu                 # cpu | cuda | cuda:N
 threads: 0                  # intra-op threads; 0 = all usable cores
 
 model:
-  arch: resunet             # resunet | deeplabv3plus
-  backbone: resnet18        # resnet18 | resnet50 | resnet101
+  arch: resunet             # resunet | deeplabv3plus | deeplabv2 | swinunet (backbone swin_tiny)
+  backbone: resnet18        # resnet18 | resnet50 | resnet101 | swin_tiny
   output_stride: 32         # 32 (no dilation), 16 or 8 (dilated layer4 / layer3+4)
   decoder_channels: [256, 128, 64, 64, 32]   # ResUnet decoder widths, deepest first
   aspp_rates: [6, 12, 18]   # DeepLabV3+ at output stride 16

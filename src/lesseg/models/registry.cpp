@@ -5,9 +5,11 @@
 
 #include "lesseg/core/config.h"
 #include "lesseg/core/error.h"
+#include "lesseg/models/deeplabv2.h"
 #include "lesseg/models/deeplabv3plus.h"
 #include "lesseg/models/resnet.h"
 #include "lesseg/models/resunet.h"
+#include "lesseg/models/swinunet.h"
 
 namespace lesseg {
 
@@ -21,6 +23,11 @@ torch::Tensor SegmenterImpl::forward(const torch::Tensor& images) {
 
 namespace {
 std::vector<int64_t> to_int64(const std::vector<int>& values) { return {values.begin(), values.end()}; }
+
+SwinOptions swin_options(const std::string& name) {
+  if (name == "swin_tiny") return swin_tiny();
+  throw_usage("unknown Swin backbone '" + name + "' (known: swin_tiny)");
+}
 }  // namespace
 
 ModelSpec model_spec_from(const Config& config, int64_t num_classes) {
@@ -66,11 +73,18 @@ std::shared_ptr<BackboneImpl> build_backbone(const ModelSpec& spec) {
     if (parsed == 0 || parsed != name.size() - 6) throw_usage("unknown backbone '" + name + "'");
     return std::make_shared<ResNetImpl>(ResNetOptions().depth(depth).output_stride(spec.output_stride));
   }
-  throw_usage("unknown backbone '" + name + "' (known: resnet18, resnet34, resnet50, resnet101, resnet152)");
+  if (name.rfind("swin_", 0) == 0) return std::make_shared<SwinImpl>(swin_options(name));
+  throw_usage("unknown backbone '" + name +
+              "' (known: resnet18, resnet34, resnet50, resnet101, resnet152, swin_tiny)");
 }
 
 Segmenter build_segmenter(const ModelSpec& spec) {
   if (spec.num_classes <= 0) throw_usage("a segmenter needs at least one class");
+  if (spec.arch == "swinunet") {
+    if (spec.backbone.rfind("swin_", 0) != 0)
+      throw_usage("model.arch swinunet needs a Swin backbone (swin_tiny), got '" + spec.backbone + "'");
+    return swin_unet(SwinUnetOptions(spec.num_classes).encoder(swin_options(spec.backbone)));
+  }
   auto backbone = build_backbone(spec);
   std::shared_ptr<DecoderImpl> decoder;
   if (spec.arch == "resunet") {
@@ -79,8 +93,10 @@ Segmenter build_segmenter(const ModelSpec& spec) {
   } else if (spec.arch == "deeplabv3plus") {
     decoder = std::make_shared<DeepLabV3PlusImpl>(
         DeepLabV3PlusOptions(backbone->feature_specs(), spec.num_classes).rates(spec.aspp_rates));
+  } else if (spec.arch == "deeplabv2") {
+    decoder = std::make_shared<DeepLabV2Impl>(DeepLabV2Options(backbone->feature_specs(), spec.num_classes));
   } else {
-    throw_usage("unknown model.arch '" + spec.arch + "' (known: resunet, deeplabv3plus)");
+    throw_usage("unknown model.arch '" + spec.arch + "' (known: resunet, deeplabv3plus, deeplabv2, swinunet)");
   }
   return Segmenter(backbone, decoder);
 }

@@ -13,8 +13,8 @@ namespace lesseg {
 class Config;
 
 struct ModelSpec {
-  std::string arch = "resunet";      // resunet | deeplabv3plus
-  std::string backbone = "resnet18";  // resnet18 | resnet50 | resnet101
+  std::string arch = "resunet";      // resunet | deeplabv3plus | deeplabv2 | swinunet (backbone swin_tiny)
+  std::string backbone = "resnet18";  // resnet18 | resnet50 | resnet101 | swin_tiny
   int output_stride = 32;
   std::vector<int64_t> decoder_channels{256, 128, 64, 64, 32};
   std::vector<int64_t> aspp_rates{6, 12, 18};
