@@ -8,6 +8,7 @@
 #include "lesseg/models/deeplabv3plus.h"
 #include "lesseg/models/resnet.h"
 #include "lesseg/models/resunet.h"
+#include "lesseg/models/vit.h"
 
 namespace lesseg {
 
@@ -66,7 +67,17 @@ std::shared_ptr<BackboneImpl> build_backbone(const ModelSpec& spec) {
     if (parsed == 0 || parsed != name.size() - 6) throw_usage("unknown backbone '" + name + "'");
     return std::make_shared<ResNetImpl>(ResNetOptions().depth(depth).output_stride(spec.output_stride));
   }
-  throw_usage("unknown backbone '" + name + "' (known: resnet18, resnet34, resnet50, resnet101, resnet152)");
+  // vit_{tiny,small,base}{patch}, e.g. vit_small16, vit_small8 (one feature map at stride = patch)
+  for (const auto& [prefix, preset] : {std::pair{std::string("vit_tiny"), &vit_tiny},
+                                       std::pair{std::string("vit_small"), &vit_small},
+                                       std::pair{std::string("vit_base"), &vit_base}}) {
+    if (name.rfind(prefix, 0) != 0 || name.size() == prefix.size()) continue;
+    const std::string digits = name.substr(prefix.size());
+    if (digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 3) break;
+    return std::make_shared<VitImpl>(preset(std::stoll(digits)));
+  }
+  throw_usage("unknown backbone '" + name +
+              "' (known: resnet18, resnet34, resnet50, resnet101, resnet152, vit_{tiny,small,base}{8,16})");
 }
 
 Segmenter build_segmenter(const ModelSpec& spec) {
