@@ -14,15 +14,24 @@ void register_train(CLI::App& app) {
   struct Args {
     std::string config, run_dir;
     std::vector<std::string> overrides;
+    std::string weights, key;
+    bool allow_partial = false;
     int threads = 0;
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("config", args->config, "YAML config file")->required();
   cmd->add_option("--set", args->overrides, "Override a config key: --set train.iters=100 (repeatable)");
   cmd->add_option("--run-dir", args->run_dir, "Run folder (default: runs/<config name>)");
+  cmd->add_option("--weights", args->weights, "Start from these weights (.pth or .safetensors): a segmenter or a backbone");
+  cmd->add_option("--key", args->key, "Sub-dict of a training checkpoint for --weights (teacher, student, model)");
+  cmd->add_flag("--allow-partial", args->allow_partial, "Accept --weights that leave model tensors at their init");
   cmd->add_option("--threads", args->threads, "Intra-op threads (0 = all usable cores; overrides config)");
   cmd->callback([args] {
-    Config config = Config::load(args->config, args->overrides);
+    auto overrides = args->overrides;
+    if (!args->weights.empty()) overrides.push_back("model.weights=" + args->weights);
+    if (!args->key.empty()) overrides.push_back("model.weights_key=" + args->key);
+    if (args->allow_partial) overrides.push_back("model.allow_partial=true");
+    Config config = Config::load(args->config, overrides);
     int threads = args->threads > 0 ? args->threads : config.get<int>("threads");
     spdlog::info("threads: {}", apply_threads(threads));
     std::filesystem::path run_dir = args->run_dir.empty()

@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
   lesseg::cli::register_train(app);
   lesseg::cli::register_eval(app);
   lesseg::cli::register_predict(app);
+  lesseg::cli::register_import(app);
+  lesseg::cli::register_info(app);
   spdlog::set_pattern("[%H:%M:%S] %v");
   try {
     app.parse(argc, argv);

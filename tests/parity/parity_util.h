@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "lesseg/io/safetensors.h"
+#include "lesseg/models/weights.h"
 
 namespace lesseg::parity {
 
@@ -22,9 +23,9 @@ inline std::map<std::string, at::Tensor> reference_io(const std::string& name) {
   return {file.tensors.begin(), file.tensors.end()};
 }
 
-// The reference's weights as the user's file holds them.
+// The reference's weights read straight from the user's file: plain torch.save(model.state_dict()).
 inline std::vector<std::pair<std::string, at::Tensor>> reference_weights(const std::string& name) {
-  return load_safetensors(case_dir(name) / "weights.safetensors").tensors;
+  return read_weight_file(case_dir(name) / "weights.pth");
 }
 
 // Largest absolute difference relative to the reference's largest magnitude.

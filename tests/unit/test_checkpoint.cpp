@@ -68,6 +68,17 @@ void expect_weights_error(const std::string& bytes, const std::string& needle) {
   }
 }
 
+template <typename F>
+void expect_error_names_file(F load, const std::string& file) {
+  try {
+    load();
+    FAIL() << "no error for " << file;
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::bad_weights);
+    EXPECT_NE(std::string(e.what()).find(file), std::string::npos) << e.what();
+  }
+}
+
 TEST(Safetensors, EachViolationHasItsOwnError) {
   expect_weights_error("abc", "too small");
   expect_weights_error(header_file("[1]", 0), "does not start with '{'");
@@ -83,9 +94,40 @@ TEST(Safetensors, EachViolationHasItsOwnError) {
   expect_weights_error(header_file("{\"a\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904,8],\"data_offsets\":[0,4]}}", 4), "overflow");
   expect_weights_error(header_file("{\"\xff\":1}", 0), "header is not valid UTF-8");
   expect_weights_error(header_file("{\"\xc0\xaf\":1}", 0), "header is not valid UTF-8");  // overlong "/"
+  expect_weights_error(header_file("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 6), "trailing bytes");
+  expect_weights_error(header_file("{\"__metadata__\":{\"k\":1}}", 0), "is not a string");
+  expect_weights_error(header_file("{\"a\":{\"dtype\":\"F32\",\"shape\":[1]}}", 0), "needs dtype, shape and data_offsets");
+  expect_weights_error(header_file("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,0]}}", 4), "end before begin");
+  expect_weights_error(header_file("{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4), "non-negative");
+  std::string short_header = header_file("{}", 0);
+  short_header[0] = 40;  // claims 40 header bytes, has 2
+  expect_weights_error(short_header, "does not fit the file");
   std::string huge(8, '\0');
   huge[4] = 1;  // 2^32 bytes of header
   expect_weights_error(huge, "exceeds");
+}
+
+TEST(Safetensors, AcceptsSpacePaddedHeaderAndMapsWithoutWritingBack) {
+  TempDir dir;
+  std::string json = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}   ";
+  json.append((8 - json.size() % 8) % 8, ' ');  // aligned: the tensor aliases the mapping
+  std::string bytes = header_file(json, 0);
+  float values[2] = {1.5f, -2.0f};
+  bytes.append(reinterpret_cast<const char*>(values), sizeof(values));
+  write_file_atomic(dir.path / "p.safetensors", bytes);
+  TensorFile file = load_safetensors(dir.path / "p.safetensors");
+  ASSERT_EQ(file.tensors.size(), 1u);
+  EXPECT_TRUE(torch::equal(file.tensors[0].second, torch::tensor({1.5f, -2.0f})));
+  file.tensors[0].second.add_(1.0);  // copy-on-write: the file must not change
+  EXPECT_EQ(read_file(dir.path / "p.safetensors"), bytes);
+  EXPECT_TRUE(torch::equal(load_safetensors(dir.path / "p.safetensors").tensors[0].second, torch::tensor({1.5f, -2.0f})));
+}
+
+TEST(Safetensors, MissingAndEmptyFilesNameTheFile) {
+  TempDir dir;
+  expect_error_names_file([&] { load_safetensors(dir.path / "none.safetensors"); }, "none.safetensors");
+  write_file_atomic(dir.path / "empty.safetensors", "");
+  expect_error_names_file([&] { load_safetensors(dir.path / "empty.safetensors"); }, "empty.safetensors");
 }
 
 TEST(Checkpoint, LatestMovesAfterWriteAndRetentionKeepsTheNewest) {

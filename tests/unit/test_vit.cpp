@@ -12,6 +12,7 @@
 #include "lesseg/models/mae_decoder.h"
 #include "lesseg/models/registry.h"
 #include "lesseg/models/vit.h"
+#include "lesseg/models/zoo.h"
 
 namespace lesseg {
 namespace {
@@ -67,6 +68,14 @@ TEST(VitModel, PresetSizes) {
   EXPECT_EQ(keys.at("head.weight"), (Shape{10, 192}));
   EXPECT_EQ(keys.at("head.bias"), (Shape{10}));
   EXPECT_EQ(classifier->classify(torch::randn({2, 3, 32, 48})).sizes(), (Shape{2, 10}));
+}
+
+TEST(VitModel, ZooBuildsVitsWithTheFilesHead) {
+  auto headless = build_named_model("vit_small16");
+  EXPECT_EQ(shapes(*headless).count("head.weight"), 0u);
+  auto classifier = build_named_model("vit_tiny8", {{"head.weight", torch::zeros({7, 192})}});
+  EXPECT_EQ(shapes(*classifier).at("head.weight"), (Shape{7, 192}));
+  EXPECT_EQ(shapes(*classifier).at("pos_embed"), (Shape{1, 785, 192}));
 }
 
 TEST(VitModel, SincosPositionEmbeddingIsAFixedBufferUnderTheSameKey) {

@@ -16,7 +16,9 @@ model:
   output_stride: 32         # 32 (no dilation), 16 or 8 (dilated layer4 / layer3+4)
   decoder_channels: [256, 128, 64, 64, 32]   # ResUnet decoder widths, deepest first
   aspp_rates: [6, 12, 18]   # DeepLabV3+ at output stride 16
-  weights: ""               # optional weight file to start from (safetensors)
+  weights: ""               # weights to start from: a lesseg segmenter, or backbone weights (.pth or .safetensors)
+  weights_key: ""           # sub-dict of a training checkpoint to take (teacher, student, model); "" = automatic
+  allow_partial: false      # accept weights that leave model tensors at their init
 
 data:
   format: synth             # synth | folder | camvid | cityscapes | gta5 | synthia | ade20k | voc | coco

@@ -1,6 +1,12 @@
 #include "lesseg/io/safetensors.h"
 
+#include <cerrno>
 #include <cstring>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -128,23 +134,38 @@ void save_safetensors(const std::filesystem::path& path, const std::vector<std::
   write_file_atomic(path, safetensors_bytes(tensors, metadata));
 }
 
-TensorFile parse_safetensors(const std::string& bytes, const std::filesystem::path& origin) {
-  if (bytes.size() < 8) throw_bad_weights(origin, "file too small for a safetensors header (" + std::to_string(bytes.size()) + " bytes)");
+namespace {
+
+// A read-only view of a whole file; tensors point into it (copy-on-write) and keep it alive.
+struct MappedFile {
+  void* data = MAP_FAILED;
+  size_t size = 0;
+  ~MappedFile() {
+    if (data != MAP_FAILED) munmap(data, size);
+  }
+};
+
+struct Layout {
+  std::vector<Entry> entries;
+  std::map<std::string, std::string> metadata;
+  uint64_t buffer_begin = 0;  // file offset of the data buffer
+};
+
+// Validates the header and the offsets against a file of `size` bytes whose first bytes are `head`.
+Layout parse_layout(const char* head, uint64_t size, const std::filesystem::path& origin) {
+  if (size < 8) throw_bad_weights(origin, "file too small for a safetensors header (" + std::to_string(size) + " bytes)");
   uint64_t n = 0;
-  for (int i = 0; i < 8; ++i) n |= uint64_t(static_cast<unsigned char>(bytes[i])) << (8 * i);
+  for (int i = 0; i < 8; ++i) n |= uint64_t(static_cast<unsigned char>(head[i])) << (8 * i);
   if (n > kMaxHeader) throw_bad_weights(origin, "header length " + std::to_string(n) + " exceeds the 100 MB limit");
-  if (n < 2 || 8 + n > bytes.size()) throw_bad_weights(origin, "header length " + std::to_string(n) + " does not fit the file");
-  std::string text = bytes.substr(8, n);
+  if (n < 2 || 8 + n > size) throw_bad_weights(origin, "header length " + std::to_string(n) + " does not fit the file");
+  std::string text(head + 8, n);
   if (text[0] != '{') throw_bad_weights(origin, "header does not start with '{'");
   if (!valid_utf8(text)) throw_bad_weights(origin, "header is not valid UTF-8");
   std::set<std::string> seen;
-  bool duplicate = false;
   std::string duplicate_name;
   auto parser = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
-    if (depth == 1 && event == nlohmann::json::parse_event_t::key && !seen.insert(parsed.get<std::string>()).second) {
-      duplicate = true;
+    if (depth == 1 && event == nlohmann::json::parse_event_t::key && !seen.insert(parsed.get<std::string>()).second)
       duplicate_name = parsed.get<std::string>();
-    }
     return true;
   };
   nlohmann::json header;
@@ -153,24 +174,24 @@ TensorFile parse_safetensors(const std::string& bytes, const std::filesystem::pa
   } catch (const nlohmann::json::exception& e) {
     throw_bad_weights(origin, std::string("header is not valid JSON: ") + e.what());
   }
-  if (duplicate) throw_bad_weights(origin, "duplicate tensor name '" + duplicate_name + "'");
+  if (!duplicate_name.empty()) throw_bad_weights(origin, "duplicate tensor name '" + duplicate_name + "'");
   if (!header.is_object()) throw_bad_weights(origin, "header is not a JSON object");
-  TensorFile file;
-  std::vector<Entry> entries;
+  Layout layout;
+  layout.buffer_begin = 8 + n;
   for (auto& [name, info] : header.items()) {
     if (name == "__metadata__") {
       if (!info.is_object()) throw_bad_weights(origin, "__metadata__ must be an object of strings");
       for (auto& [k, v] : info.items()) {
         if (!v.is_string()) throw_bad_weights(origin, "__metadata__ value of '" + k + "' is not a string");
-        file.metadata[k] = v.get<std::string>();
+        layout.metadata[k] = v.get<std::string>();
       }
       continue;
     }
-    entries.push_back(parse_entry(name, info, origin));
+    layout.entries.push_back(parse_entry(name, info, origin));
   }
-  const uint64_t buffer_size = bytes.size() - 8 - n;
+  const uint64_t buffer_size = size - layout.buffer_begin;
   std::vector<const Entry*> by_offset;
-  for (const auto& e : entries) by_offset.push_back(&e);
+  for (const auto& e : layout.entries) by_offset.push_back(&e);
   std::sort(by_offset.begin(), by_offset.end(), [](const Entry* a, const Entry* b) {
     return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
   });
@@ -181,20 +202,61 @@ TensorFile parse_safetensors(const std::string& bytes, const std::filesystem::pa
     if (e->begin > expected) throw_bad_weights(origin, "hole in the data buffer before tensor '" + e->name + "'");
     expected = e->end;
   }
-  if (expected != buffer_size) throw_bad_weights(origin, "data buffer has " + std::to_string(buffer_size - expected) + " trailing bytes not covered by any tensor");
-  const char* data = bytes.data() + 8 + n;
-  for (const auto& e : entries) {
-    at::Tensor t = torch::empty(e.shape, torch::TensorOptions().dtype(e.dtype));
-    if (e.end > e.begin) std::memcpy(t.data_ptr(), data + e.begin, e.end - e.begin);
-    file.tensors.emplace_back(e.name, t);
-  }
+  if (expected != buffer_size)
+    throw_bad_weights(origin, "data buffer has " + std::to_string(buffer_size - expected) +
+                                  " trailing bytes not covered by any tensor");
+  return layout;
+}
+
+at::Tensor copy_tensor(const Entry& e, const char* buffer) {
+  at::Tensor t = torch::empty(e.shape, torch::TensorOptions().dtype(e.dtype));
+  if (e.end > e.begin) std::memcpy(t.data_ptr(), buffer + e.begin, e.end - e.begin);
+  return t;
+}
+
+}  // namespace
+
+TensorFile parse_safetensors(const std::string& bytes, const std::filesystem::path& origin) {
+  Layout layout = parse_layout(bytes.data(), bytes.size(), origin);
+  TensorFile file;
+  file.metadata = layout.metadata;
+  for (const auto& e : layout.entries) file.tensors.emplace_back(e.name, copy_tensor(e, bytes.data() + layout.buffer_begin));
   return file;
 }
 
+// Memory-maps the file privately: tensors alias the mapping (copy-on-write, so in-place updates never
+// reach the file) and large weights are never copied whole; misaligned tensors are copied.
 TensorFile load_safetensors(const std::filesystem::path& path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) throw_bad_weights(path, "file does not exist or is not a regular file");
-  return parse_safetensors(read_file(path), path);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw_bad_weights(path, std::string("cannot open: ") + std::strerror(errno));
+  struct stat info {};
+  auto mapped = std::make_shared<MappedFile>();
+  if (::fstat(fd, &info) == 0 && info.st_size > 0) {
+    mapped->size = static_cast<size_t>(info.st_size);
+    mapped->data = ::mmap(nullptr, mapped->size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  }
+  const int map_errno = errno;
+  ::close(fd);
+  if (info.st_size > 0 && mapped->data == MAP_FAILED)
+    throw_bad_weights(path, std::string("cannot map: ") + std::strerror(map_errno));
+  const char* bytes = mapped->size ? static_cast<const char*>(mapped->data) : "";
+  Layout layout = parse_layout(bytes, mapped->size, path);
+  TensorFile file;
+  file.metadata = layout.metadata;
+  char* buffer = static_cast<char*>(mapped->data) + layout.buffer_begin;
+  for (const auto& e : layout.entries) {
+    char* start = buffer + e.begin;
+    const bool aligned = reinterpret_cast<uintptr_t>(start) % c10::elementSize(e.dtype) == 0;
+    if (!aligned || e.end == e.begin) {
+      file.tensors.emplace_back(e.name, copy_tensor(e, buffer));
+      continue;
+    }
+    auto keep_alive = [mapped](void*) {};
+    file.tensors.emplace_back(e.name, torch::from_blob(start, e.shape, keep_alive, torch::TensorOptions().dtype(e.dtype)));
+  }
+  return file;
 }
 
 }  // namespace lesseg

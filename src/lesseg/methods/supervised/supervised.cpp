@@ -12,6 +12,7 @@
 #include "lesseg/engine/trainer.h"
 #include "lesseg/eval/evaluate.h"
 #include "lesseg/methods/saved_segmenter.h"
+#include "lesseg/models/weights.h"
 
 namespace lesseg {
 
@@ -97,7 +98,13 @@ TrainResult train_supervised(const Config& config, const std::filesystem::path& 
   saved.classes = train->classes();
   saved.model = build_segmenter(saved.spec);
   const std::string init = config.get<std::string>("model.weights");
-  if (!init.empty()) load_module_tensors(*saved.model, load_safetensors(init).tensors, init);
+  if (!init.empty()) {
+    WeightOptions options;
+    options.key = config.get<std::string>("model.weights_key");
+    options.allow_partial = config.get<bool>("model.allow_partial");
+    WeightReport report = load_weights_best_fit({saved.model.get(), &saved.model->backbone()}, init, options);
+    spdlog::info("weights {}: {}", init, report.summary());
+  }
   saved.model->to(device);
 
   SupervisedTask task(config, saved.model, train, val, device);
