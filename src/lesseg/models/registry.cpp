@@ -10,6 +10,7 @@
 #include "lesseg/models/resnet.h"
 #include "lesseg/models/resunet.h"
 #include "lesseg/models/swinunet.h"
+#include "lesseg/models/vit.h"
 
 namespace lesseg {
 
@@ -74,8 +75,17 @@ std::shared_ptr<BackboneImpl> build_backbone(const ModelSpec& spec) {
     return std::make_shared<ResNetImpl>(ResNetOptions().depth(depth).output_stride(spec.output_stride));
   }
   if (name.rfind("swin_", 0) == 0) return std::make_shared<SwinImpl>(swin_options(name));
+  // vit_{tiny,small,base}{patch}, e.g. vit_small16, vit_small8 (one feature map at stride = patch)
+  for (const auto& [prefix, preset] : {std::pair{std::string("vit_tiny"), &vit_tiny},
+                                       std::pair{std::string("vit_small"), &vit_small},
+                                       std::pair{std::string("vit_base"), &vit_base}}) {
+    if (name.rfind(prefix, 0) != 0 || name.size() == prefix.size()) continue;
+    const std::string digits = name.substr(prefix.size());
+    if (digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 3) break;
+    return std::make_shared<VitImpl>(preset(std::stoll(digits)));
+  }
   throw_usage("unknown backbone '" + name +
-              "' (known: resnet18, resnet34, resnet50, resnet101, resnet152, swin_tiny)");
+              "' (known: resnet18, resnet34, resnet50, resnet101, resnet152, swin_tiny, vit_{tiny,small,base}{8,16})");
 }
 
 Segmenter build_segmenter(const ModelSpec& spec) {

@@ -14,7 +14,7 @@ class Config;
 
 struct ModelSpec {
   std::string arch = "resunet";      // resunet | deeplabv3plus | deeplabv2 | swinunet (backbone swin_tiny)
-  std::string backbone = "resnet18";  // resnet18 | resnet50 | resnet101 | swin_tiny
+  std::string backbone = "resnet18";  // resnet18 | resnet50 | resnet101 | swin_tiny | vit_small16 | vit_small8 | ...
   int output_stride = 32;
   std::vector<int64_t> decoder_channels{256, 128, 64, 64, 32};
   std::vector<int64_t> aspp_rates{6, 12, 18};

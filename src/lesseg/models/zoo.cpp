@@ -6,6 +6,8 @@
 #include "lesseg/core/error.h"
 #include "lesseg/models/cifar_resnet.h"
 #include "lesseg/models/resnet.h"
+#include "lesseg/models/swin.h"
+#include "lesseg/models/vit.h"
 
 namespace lesseg {
 namespace {
@@ -34,6 +36,17 @@ const std::map<std::string, Builder>& builders() {
         const int64_t classes = head_rows(file, "linear.weight");
         return CifarResNet(CifarResNetOptions().depth(depth).num_classes(classes ? classes : 10)).ptr();
       };
+    // DINO / timm / MAE ViTs (learned pos_embed: an MAE file's sin-cos table loads as its values)
+    for (const auto& [size, preset] : {std::pair{std::string("tiny"), &vit_tiny},
+                                       std::pair{std::string("small"), &vit_small},
+                                       std::pair{std::string("base"), &vit_base}})
+      for (int patch : {8, 16})
+        t["vit_" + size + std::to_string(patch)] = [preset, patch](const NamedTensors& file) {
+          return Vit(preset(patch).num_classes(head_rows(file, "head.weight"))).ptr();
+        };
+    t["swin_tiny"] = [](const NamedTensors& file) {
+      return std::make_shared<SwinImpl>(swin_tiny().num_classes(head_rows(file, "head.weight")));
+    };
     return t;
   }();
   return table;
