@@ -38,7 +38,9 @@ inline double relative_error(const at::Tensor& ours, const at::Tensor& reference
 inline void expect_close(const at::Tensor& ours, const at::Tensor& reference, const std::string& what,
                          double tolerance = 1e-4) {
   ASSERT_EQ(ours.sizes(), reference.sizes()) << what;
-  EXPECT_LE(relative_error(ours, reference), tolerance) << what;
+  const double error = relative_error(ours, reference);
+  std::printf("  %-40s max relative error %.1e\n", what.c_str(), error);
+  EXPECT_LE(error, tolerance) << what;
 }
 
 }  // namespace lesseg::parity

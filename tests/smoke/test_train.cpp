@@ -178,5 +178,33 @@ TEST(Cli, HelpForEverySubcommand) {
   }
 }
 
+// `lesseg info` and `lesseg import` on a real legacy checkpoint; a malicious file is refused by name.
+TEST(Cli, ImportAndInfoReadCheckpointsWithoutRunningThem) {
+  const fs::path weights = fs::path(LESSEG_SHARED_DATA) / "weights" / "resnet20-12fca82f.th";
+  if (!fs::exists(weights)) GTEST_SKIP() << weights << " is missing";
+  fs::path out = fresh_dir("cli_import") / "resnet20.safetensors";
+  CliResult info = run_cli("info " + weights.string());
+  ASSERT_EQ(info.code, 0) << info.output;
+  EXPECT_NE(info.output.find("state_dict.module.layer3.2.bn2.running_var"), std::string::npos) << info.output;
+  EXPECT_NE(info.output.find("97 tensors"), std::string::npos) << info.output;
+  EXPECT_NE(info.output.find("best_prec1 = 91.78"), std::string::npos) << info.output;
+  CliResult import = run_cli("import " + weights.string() + " --arch cifar_resnet20 --out " + out.string());
+  ASSERT_EQ(import.code, 0) << import.output;
+  EXPECT_NE(import.output.find("97 matched, 0 missing, 0 unexpected, 0 shape-mismatched"), std::string::npos) << import.output;
+  CliResult reread = run_cli("info " + out.string());
+  EXPECT_NE(reread.output.find("lesseg.arch = cifar_resnet20"), std::string::npos) << reread.output;
+  // The wrong architecture is refused with the report; --allow-partial does not rescue zero matches.
+  CliResult wrong = run_cli("import " + weights.string() + " --arch resnet18 --out " + out.string() + ".bad");
+  EXPECT_EQ(wrong.code, 4) << wrong.output;
+  EXPECT_NE(wrong.output.find("shape mismatch: conv1.weight"), std::string::npos) << wrong.output;
+  EXPECT_FALSE(fs::exists(out.string() + ".bad"));
+  const fs::path marker = "/tmp/lesseg_pth_marker_system";
+  fs::remove(marker);
+  CliResult evil = run_cli("info " + std::string(LESSEG_FIXTURES) + "/pth/evil_system.pth");
+  EXPECT_EQ(evil.code, 4) << evil.output;
+  EXPECT_NE(evil.output.find("refusing global 'posix.system'"), std::string::npos) << evil.output;
+  EXPECT_FALSE(fs::exists(marker)) << "the payload ran";
+}
+
 }  // namespace
 }  // namespace lesseg
