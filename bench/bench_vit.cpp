@@ -67,11 +67,11 @@ nlohmann::json run_python(const std::string& python, int threads) {
                               std::to_string(threads) + " --batches 1 32";
   std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
   if (!pipe) return nullptr;
-  std::string out;
+  std::string out = "\n";
   char buffer[4096];
   while (size_t n = fread(buffer, 1, sizeof(buffer), pipe.get())) out.append(buffer, n);
   try {
-    return nlohmann::json::parse(out.substr(out.rfind('{')));
+    return nlohmann::json::parse(out.substr(out.rfind("\n{") + 1));
   } catch (...) {
     std::cerr << "reference did not run: " << command << "\n" << out << "\n";
     return nullptr;
@@ -81,7 +81,8 @@ nlohmann::json run_python(const std::string& python, int threads) {
 }  // namespace
 
 BENCHMARK(BM_Matmul)->Unit(benchmark::kMillisecond)->MinTime(1.0);
-BENCHMARK(BM_VitForward)->Arg(1)->Arg(32)->Unit(benchmark::kMillisecond)->MinTime(2.0)->UseRealTime();
+BENCHMARK(BM_VitForward)->Arg(1)->Unit(benchmark::kMillisecond)->MinTime(2.0)->UseRealTime();
+BENCHMARK(BM_VitForward)->Arg(32)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
 
 int main(int argc, char** argv) {
   int threads = 0;
@@ -111,10 +112,14 @@ int main(int argc, char** argv) {
     const double gflops = vit_flops(lesseg::vit_small(16), kSize, batch) / ours * 1e-9;
     double theirs = 0;
     if (reference.is_object()) theirs = reference["batches"].value(std::to_string(batch), 0.0);
-    std::printf("%6d %12.1f %12s %14s %10.1f %13.0f%%\n", batch, ours * 1e3,
-                theirs > 0 ? std::to_string(theirs * 1e3).substr(0, 7).c_str() : "n/a",
-                theirs > 0 ? std::to_string(ours / theirs).substr(0, 5).c_str() : "n/a", gflops,
-                100.0 * gflops / collector.matmul_gflops);
+    auto text = [](bool known, double value, const char* format) {
+      char buffer[32] = "n/a";
+      if (known) std::snprintf(buffer, sizeof(buffer), format, value);
+      return std::string(buffer);
+    };
+    std::printf("%6d %12.1f %12s %14s %10.1f %14s\n", batch, ours * 1e3, text(theirs > 0, theirs * 1e3, "%.1f").c_str(),
+                text(theirs > 0, ours / theirs, "%.2f").c_str(), gflops,
+                text(collector.matmul_gflops > 0, 100.0 * gflops / collector.matmul_gflops, "%.0f%%").c_str());
   }
   if (reference.is_object()) std::printf("reference: Python PyTorch %s, %d threads\n",
                                          reference.value("torch", std::string("?")).c_str(), reference.value("threads", 0));

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Reference for bench/bench_vit: the same DINO ViT-S/16 (tools/parity/dino_vit.py) in Python PyTorch.
 
-Prints one JSON line {"threads", "batches": {B: median seconds}}. Test/bench-only.
+Prints one JSON line {"threads", "torch", "batches": {B: mean seconds per forward}} (a mean over
+timed runs after one warm-up, as Google Benchmark reports on the C++ side). Test/bench-only.
 """
 import argparse
 import json
@@ -16,14 +17,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from dino_vit import VisionTransformer  # noqa: E402
 
 
-def median_seconds(fn, repeats, min_seconds):
+def mean_seconds(fn, repeats, min_seconds):
     fn()  # warm-up
     times, start = [], time.perf_counter()
     while len(times) < repeats or time.perf_counter() - start < min_seconds:
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.mean(times)
 
 
 def main():
@@ -41,7 +42,7 @@ def main():
     for batch in args.batches:
         x = torch.randn(batch, 3, args.size, args.size)
         with torch.no_grad():
-            result["batches"][str(batch)] = median_seconds(lambda: model(x), args.repeats, args.min_seconds)
+            result["batches"][str(batch)] = mean_seconds(lambda: model(x), args.repeats, args.min_seconds)
     print(json.dumps(result))
 
 
