@@ -8,6 +8,7 @@
 #include <random>
 
 #include <gtest/gtest.h>
+#include <zip.h>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
@@ -308,6 +309,42 @@ TEST(PthPickle, ScalarTextIsPythonLike) {
 }
 
 // --- corrupted containers ---
+
+// Re-packs a valid checkpoint with every record deflated: the shape of a zip bomb.
+void write_deflated_copy(const fs::path& src, const fs::path& dst) {
+  int error = 0;
+  zip_t* in = zip_open(src.c_str(), ZIP_RDONLY, &error);
+  zip_t* out = zip_open(dst.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &error);
+  ASSERT_TRUE(in && out);
+  std::vector<std::string> contents(static_cast<size_t>(zip_get_num_entries(in, 0)));
+  for (size_t i = 0; i < contents.size(); ++i) {
+    zip_stat_t stat;
+    ASSERT_EQ(zip_stat_index(in, i, 0, &stat), 0);
+    contents[i].resize(stat.size);
+    zip_file_t* file = zip_fopen_index(in, i, 0);
+    ASSERT_EQ(zip_fread(file, contents[i].data(), stat.size), static_cast<zip_int64_t>(stat.size));
+    zip_fclose(file);
+    zip_source_t* source = zip_source_buffer(out, contents[i].data(), contents[i].size(), 0);
+    const zip_int64_t index = zip_file_add(out, stat.name, source, ZIP_FL_OVERWRITE);
+    ASSERT_GE(index, 0);
+    zip_set_file_compression(out, static_cast<zip_uint64_t>(index), ZIP_CM_DEFLATE, 9);
+  }
+  ASSERT_EQ(zip_close(out), 0);
+  zip_discard(in);
+}
+
+TEST(PthMalformed, CompressedRecordsAreRefusedBeforeReading) {
+  TempDir dir;
+  write_deflated_copy(kDir / "state_dict.pth", dir.path / "deflated.pth");
+  try {
+    load_pth(dir.path / "deflated.pth");
+    FAIL() << "a compressed archive was read";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::bad_weights);
+    EXPECT_NE(std::string(e.what()).find("is compressed"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("deflated.pth"), std::string::npos) << e.what();
+  }
+}
 
 TEST(PthMalformed, TruncatedAndCorruptedFilesGiveErrorsNotCrashes) {
   TempDir dir;

@@ -9,6 +9,7 @@
 
 #include <c10/core/CPUAllocator.h>
 #include <caffe2/serialize/inline_container.h>
+#include <zip.h>
 #include <torch/torch.h>
 
 #include "lesseg/core/error.h"
@@ -170,7 +171,34 @@ std::string c10_reason(const c10::Error& e) {
   return nl == std::string::npos ? s : s.substr(0, nl);
 }
 
+// torch.save stores every record uncompressed. A compressed record (or a declared size beyond the
+// file) could expand into gigabytes before any check: refuse it from the zip directory, before reading.
+void refuse_compressed_records(const fs::path& path) {
+  int error = 0;
+  std::unique_ptr<zip_t, int (*)(zip_t*)> archive(zip_open(path.c_str(), ZIP_RDONLY, &error), zip_close);
+  if (!archive) {
+    zip_error_t reason;
+    zip_error_init_with_code(&reason, error);
+    const std::string text = zip_error_strerror(&reason);
+    zip_error_fini(&reason);
+    throw_bad_weights(path, "unreadable zip archive: " + text);
+  }
+  const uint64_t file_size = fs::file_size(path);
+  const zip_int64_t entries = zip_get_num_entries(archive.get(), 0);
+  for (zip_int64_t i = 0; i < entries; ++i) {
+    zip_stat_t stat;
+    if (zip_stat_index(archive.get(), static_cast<zip_uint64_t>(i), 0, &stat) != 0) continue;
+    const std::string name = (stat.valid & ZIP_STAT_NAME) ? stat.name : "#" + std::to_string(i);
+    if ((stat.valid & ZIP_STAT_COMP_METHOD) && stat.comp_method != ZIP_CM_STORE)
+      throw_bad_weights(path, "zip record '" + name + "' is compressed; torch.save never compresses, refusing it");
+    if ((stat.valid & ZIP_STAT_SIZE) && stat.size > file_size)
+      throw_bad_weights(path, "zip record '" + name + "' declares " + std::to_string(stat.size) +
+                                  " bytes, more than the whole file");
+  }
+}
+
 TensorFile load_zip(const fs::path& path) {
+  refuse_compressed_records(path);
   try {
     caffe2::serialize::PyTorchStreamReader reader(path.string());
     if (!reader.hasRecord("data.pkl")) throw_bad_weights(path, "zip archive has no data.pkl (not a torch.save file?)");
