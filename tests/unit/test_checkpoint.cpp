@@ -1,6 +1,7 @@
 // safetensors round trips and errors, checkpoints with `latest` and retention, optimizer state.
 #include <filesystem>
 #include <fstream>
+#include <random>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -194,6 +195,68 @@ TEST(Schedule, PolyCosineAndWarmup) {
   EXPECT_NEAR(lr_factor(cosine, 4), 0.5, 1e-12);  // warmup: (4+1)/10
   EXPECT_NEAR(lr_factor(cosine, 60), 0.5, 1e-12);
   EXPECT_THROW(lr_factor({"step", 10, 0, 1}, 1), Error);
+}
+
+}  // namespace
+}  // namespace lesseg
+
+namespace lesseg {
+namespace {
+
+// Two checkpoints (iterations 10 and 20) of a small module; returns the folder.
+Checkpoint small_checkpoint(float value) {
+  Checkpoint ckpt;
+  ckpt.tensors = {{"w", torch::full({64, 64}, value)}};
+  ckpt.state = {{"iter", static_cast<int64_t>(value)}};
+  return ckpt;
+}
+
+TEST(CheckpointCorruption, TruncatedAndBitFlippedFilesAreDetectedAndSkipped) {
+  TempDir dir;
+  int detected = 0, tried = 0;
+  std::mt19937 rng(5);
+  for (int trial = 0; trial < 8; ++trial) {
+    fs::remove_all(dir.path);
+    save_checkpoint(dir.path, 10, small_checkpoint(10), 5);
+    save_checkpoint(dir.path, 20, small_checkpoint(20), 5);
+    const fs::path tensors = dir.path / "ckpt_00000020.safetensors";
+    std::string bytes = read_file(tensors);
+    const size_t sizes[] = {0, 1, rng() % bytes.size(), bytes.size() - 1};
+    if (trial < 4) {
+      bytes.resize(sizes[trial]);  // truncated: 0, 1, random, size-1 bytes
+    } else {
+      const size_t at = rng() % bytes.size();
+      bytes[at] = static_cast<char>(bytes[at] ^ (1 << (rng() % 8)));  // one flipped bit
+    }
+    write_file_atomic(tensors, bytes);
+    ++tried;
+    try {
+      load_checkpoint(dir.path / "ckpt_00000020.json");
+    } catch (const Error& e) {
+      ++detected;
+      EXPECT_EQ(e.code(), ExitCode::bad_weights);
+      EXPECT_NE(std::string(e.what()).find("ckpt_00000020.safetensors"), std::string::npos) << e.what();
+    }
+    auto fallback = load_latest_checkpoint(dir.path);  // `latest` names the broken one
+    ASSERT_TRUE(fallback.has_value());
+    EXPECT_EQ(fallback->state["iter"], 10);
+    EXPECT_NE(fallback->skipped.find("SHA-256 mismatch"), std::string::npos) << fallback->skipped;
+  }
+  EXPECT_EQ(detected, tried);
+  std::printf("  %d corrupted checkpoints, %d detected\n", tried, detected);
+}
+
+TEST(CheckpointCorruption, NoUsableCheckpointIsAnErrorNamingEach) {
+  TempDir dir;
+  save_checkpoint(dir.path, 10, small_checkpoint(10), 5);
+  write_file_atomic(dir.path / "ckpt_00000010.safetensors", "x");
+  try {
+    load_latest_checkpoint(dir.path);
+    FAIL() << "a corrupt checkpoint loaded";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::bad_weights);
+    EXPECT_NE(std::string(e.what()).find("ckpt_00000010.safetensors"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

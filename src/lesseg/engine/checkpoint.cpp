@@ -5,10 +5,12 @@
 #include <set>
 #include <sstream>
 
+#include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
 #include "lesseg/core/error.h"
 #include "lesseg/core/fs.h"
+#include "lesseg/core/sha256.h"
 
 namespace lesseg {
 namespace fs = std::filesystem;
@@ -36,9 +38,11 @@ fs::path save_checkpoint(const fs::path& dir, int64_t iter, const Checkpoint& ch
   fs::create_directories(dir);
   remove_stale_temp_files(dir);
   const std::string stem = checkpoint_stem(iter);
-  save_safetensors(dir / (stem + ".safetensors"), checkpoint.tensors);
+  const std::string bytes = safetensors_bytes(checkpoint.tensors, {});
+  write_file_atomic(dir / (stem + ".safetensors"), bytes);
   nlohmann::json state = checkpoint.state;
   state["tensors"] = stem + ".safetensors";
+  state["tensors_sha256"] = sha256_hex(bytes);
   write_file_atomic(dir / (stem + ".json"), state.dump(2));
   write_file_atomic(dir / "latest", stem + ".json\n");
   // Retention runs only after `latest` names the new checkpoint.
@@ -53,23 +57,55 @@ fs::path save_checkpoint(const fs::path& dir, int64_t iter, const Checkpoint& ch
 
 Checkpoint load_checkpoint(const fs::path& json_file) {
   Checkpoint checkpoint;
+  checkpoint.manifest = json_file;
   try {
     checkpoint.state = nlohmann::json::parse(read_file(json_file));
   } catch (const nlohmann::json::exception& e) {
     throw_bad_weights(json_file, std::string("checkpoint manifest is not valid JSON: ") + e.what());
   }
-  if (!checkpoint.state.contains("tensors") || !checkpoint.state["tensors"].is_string())
+  const auto& state = checkpoint.state;
+  if (!state.is_object() || !state.contains("tensors") || !state["tensors"].is_string())
     throw_bad_weights(json_file, "checkpoint manifest names no tensor file");
-  checkpoint.tensors = load_safetensors(json_file.parent_path() / checkpoint.state["tensors"].get<std::string>()).tensors;
+  if (!state.contains("tensors_sha256") || !state["tensors_sha256"].is_string())
+    throw_bad_weights(json_file, "checkpoint manifest has no SHA-256 of its tensor file");
+  const fs::path tensors = json_file.parent_path() / state["tensors"].get<std::string>();
+  std::error_code ec;
+  if (!fs::is_regular_file(tensors, ec)) throw_bad_weights(tensors, "checkpoint tensor file is missing");
+  // The hash is checked before the file is parsed: a truncated or bit-flipped file never reaches the parser.
+  const std::string expected = state["tensors_sha256"].get<std::string>(), actual = sha256_file_hex(tensors);
+  if (actual != expected)
+    throw_bad_weights(tensors, "SHA-256 mismatch (the file is truncated or corrupted): manifest " + expected.substr(0, 16) +
+                                   "..., file " + actual.substr(0, 16) + "...");
+  checkpoint.tensors = load_safetensors(tensors).tensors;
   return checkpoint;
 }
 
 std::optional<Checkpoint> load_latest_checkpoint(const fs::path& dir) {
   std::error_code ec;
-  if (!fs::is_regular_file(dir / "latest", ec)) return std::nullopt;
-  std::string name = read_file(dir / "latest");
-  while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
-  return load_checkpoint(dir / name);
+  auto all = checkpoint_jsons(dir);
+  if (!fs::is_regular_file(dir / "latest", ec) && all.empty()) return std::nullopt;
+  // Try `latest` first, then every other manifest from the newest down.
+  std::vector<fs::path> candidates;
+  if (fs::is_regular_file(dir / "latest", ec)) {
+    std::string name = read_file(dir / "latest");
+    while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+    candidates.push_back(dir / name);
+  }
+  for (auto it = all.rbegin(); it != all.rend(); ++it)
+    if (candidates.empty() || *it != candidates.front()) candidates.push_back(*it);
+  std::string failures;
+  for (const auto& manifest : candidates) {
+    try {
+      Checkpoint checkpoint = load_checkpoint(manifest);
+      if (!failures.empty()) spdlog::warn("skipped unusable checkpoints, resuming from {}:{}", manifest.string(), failures);
+      checkpoint.skipped = failures;
+      return checkpoint;
+    } catch (const Error& e) {
+      if (e.code() != ExitCode::bad_weights && e.code() != ExitCode::bad_input) throw;
+      failures += "\n  " + std::string(e.what());
+    }
+  }
+  throw_bad_weights(dir, "no usable checkpoint (delete the folder or use another --run-dir to start over):" + failures);
 }
 
 std::vector<std::pair<std::string, at::Tensor>> module_tensors(const torch::nn::Module& module) {

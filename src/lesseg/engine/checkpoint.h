@@ -1,7 +1,8 @@
 #pragma once
-// Checkpoints: one safetensors file (module + optimizer tensors) and one JSON of counters, loader
-// position and the resolved config, written atomically; `latest` names the newest complete one and
-// moves only after it is written; older ones are deleted only after that.
+// Checkpoints: one safetensors file (module, optimizer and RNG tensors) and one JSON manifest
+// (counters, loader position, resolved config, SHA-256 of the tensor file), each written atomically;
+// `latest` names the newest complete one and moves only after it is written; older ones are deleted
+// only after that. Loading checks the SHA-256 before parsing.
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -17,12 +18,16 @@ namespace lesseg {
 struct Checkpoint {
   std::vector<std::pair<std::string, at::Tensor>> tensors;
   nlohmann::json state;  // {"iter", "loader": {"epoch","cursor"}, "config", "lesseg_version", ...}
+  std::filesystem::path manifest;  // where it was loaded from
+  std::string skipped;             // newer checkpoints that were unusable, one reason per line
 };
 
 // Writes ckpt_<iter>.{safetensors,json} into `dir`, moves `latest`, keeps the newest `keep`.
 std::filesystem::path save_checkpoint(const std::filesystem::path& dir, int64_t iter, const Checkpoint& checkpoint,
                                       int keep);
-// The checkpoint `latest` names, if any.
+// The checkpoint `latest` names or, when that one is unusable (truncated, corrupted), the newest
+// usable one, with a warning naming what was skipped. None when the folder holds no checkpoint;
+// bad_weights when none is usable.
 std::optional<Checkpoint> load_latest_checkpoint(const std::filesystem::path& dir);
 Checkpoint load_checkpoint(const std::filesystem::path& json_file);
 

@@ -1,14 +1,38 @@
 #include "lesseg/engine/logging.h"
 
+#include <sstream>
+
 #include <unistd.h>
 
 #include <cstdio>
 
 #include "lesseg/core/error.h"
+#include "lesseg/core/fs.h"
 
 namespace lesseg {
 
-MetricsLog::MetricsLog(const std::filesystem::path& file) : file_(file), out_(file, std::ios::app) {
+namespace {
+void drop_records_after(const std::filesystem::path& file, int64_t iter) {
+  std::error_code ec;
+  if (iter < 0 || !std::filesystem::is_regular_file(file, ec)) return;
+  std::istringstream in(read_file(file));
+  std::string line, kept;
+  bool dropped = false;
+  while (std::getline(in, line)) {
+    auto record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (record.is_discarded() || (record.is_object() && record.value("iter", int64_t{0}) > iter)) {
+      dropped = true;  // a torn last line from a kill, or a step the resumed run repeats
+      continue;
+    }
+    kept += line + "\n";
+  }
+  if (dropped) write_file_atomic(file, kept);
+}
+}  // namespace
+
+MetricsLog::MetricsLog(const std::filesystem::path& file, int64_t keep_through_iter) : file_(file) {
+  drop_records_after(file, keep_through_iter);
+  out_.open(file, std::ios::app);
   if (!out_) throw_io(file, "cannot open for appending");
 }
 

@@ -12,7 +12,9 @@ namespace lesseg {
 
 class MetricsLog {
  public:
-  explicit MetricsLog(const std::filesystem::path& file);
+  // Opens for appending; records with "iter" > keep_through_iter are dropped first (a resumed run
+  // repeats those iterations, so the log never holds a step twice). -1 keeps everything.
+  explicit MetricsLog(const std::filesystem::path& file, int64_t keep_through_iter = -1);
   void write(const nlohmann::json& record);  // one line, flushed
 
  private:

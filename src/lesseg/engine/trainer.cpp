@@ -1,6 +1,7 @@
 #include "lesseg/engine/trainer.h"
 
 #include <chrono>
+#include <csignal>
 #include <cmath>
 #include <sstream>
 
@@ -10,6 +11,7 @@
 #include "lesseg/core/config.h"
 #include "lesseg/core/error.h"
 #include "lesseg/core/fs.h"
+#include "lesseg/core/signals.h"
 #include "lesseg/engine/checkpoint.h"
 #include "lesseg/engine/logging.h"
 #include "lesseg/version.h"
@@ -62,6 +64,38 @@ void check_resume_config(const std::string& saved_yaml, const std::string& curre
   if (!listed.empty())
     throw_usage("refusing to resume from " + dir.string() + ": the config differs from the checkpoint's (use another --run-dir):" + listed);
 }
+// Every random generator's state: "rng.cpu" and, when CUDA is present, "rng.cuda.<i>".
+std::vector<std::pair<std::string, at::Tensor>> rng_state_tensors() {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  out.emplace_back("rng.cpu", at::detail::getDefaultCPUGenerator().get_state());
+  if (torch::cuda::is_available())
+    for (int64_t i = 0; i < static_cast<int64_t>(torch::cuda::device_count()); ++i)
+      out.emplace_back("rng.cuda." + std::to_string(i),
+                       at::globalContext().defaultGenerator(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(i))).get_state());
+  return out;
+}
+
+void restore_rng(const std::string& name, const at::Tensor& state) {
+  if (name == "rng.cpu") {
+    at::Generator generator = at::detail::getDefaultCPUGenerator();  // a handle to the global one
+    generator.set_state(state);
+  } else if (name.rfind("rng.cuda.", 0) == 0 && torch::cuda::is_available()) {
+    const auto index = static_cast<c10::DeviceIndex>(std::stoi(name.substr(9)));
+    if (index < static_cast<c10::DeviceIndex>(torch::cuda::device_count())) {
+      at::Generator generator = at::globalContext().defaultGenerator(at::Device(at::kCUDA, index));
+      generator.set_state(state);
+    }
+  }
+}
+
+// A checkpoint holding NaN / Inf weights must never become `latest`.
+void require_finite(const std::vector<std::pair<std::string, at::Tensor>>& tensors, int64_t iter) {
+  for (const auto& [name, t] : tensors)
+    if (t.is_floating_point() && !torch::isfinite(t).all().item<bool>())
+      throw Error(ExitCode::internal, "non-finite weights in '" + name + "' after iteration " + std::to_string(iter) +
+                                          "; checkpoint not written, the previous one stays latest");
+}
+
 }  // namespace
 
 int64_t Trainer::try_resume(torch::optim::Optimizer& optimizer) {
@@ -69,20 +103,25 @@ int64_t Trainer::try_resume(torch::optim::Optimizer& optimizer) {
   if (!loaded) return 0;
   check_resume_config(loaded->state.value("config", ""), options_.config_yaml, options_.run_dir / "checkpoints");
   std::vector<std::pair<std::string, at::Tensor>> model, optim;
-  for (auto& entry : loaded->tensors) (entry.first.rfind("optim.", 0) == 0 ? optim : model).push_back(entry);
+  for (auto& entry : loaded->tensors) {
+    if (entry.first.rfind("rng.", 0) == 0) restore_rng(entry.first, entry.second);
+    else (entry.first.rfind("optim.", 0) == 0 ? optim : model).push_back(entry);
+  }
   load_module_tensors(task_.state_module(), model, options_.run_dir / "checkpoints");
   load_optimizer_state(optimizer, optim);
   const auto& loader = loaded->state.at("loader");
   task_.restore({loader.at("epoch").get<int64_t>(), loader.at("cursor").get<int64_t>()});
   int64_t iter = loaded->state.at("iter").get<int64_t>();
-  spdlog::info("resumed from {} at iteration {}", (options_.run_dir / "checkpoints").string(), iter);
+  spdlog::info("resumed from {} at iteration {}", loaded->manifest.string(), iter);
   return iter;
 }
 
 void Trainer::checkpoint(int64_t iter, torch::optim::Optimizer& optimizer) {
   Checkpoint ckpt;
   ckpt.tensors = module_tensors(task_.state_module());
+  require_finite(ckpt.tensors, iter);
   for (auto& entry : optimizer_state_tensors(optimizer)) ckpt.tensors.push_back(entry);
+  for (auto& entry : rng_state_tensors()) ckpt.tensors.push_back(entry);
   SamplerState loader = task_.loader_state();
   ckpt.state = {{"iter", iter},
                 {"loader", {{"epoch", loader.epoch}, {"cursor", loader.cursor}}},
@@ -93,10 +132,13 @@ void Trainer::checkpoint(int64_t iter, torch::optim::Optimizer& optimizer) {
 
 nlohmann::json Trainer::run() {
   std::filesystem::create_directories(options_.run_dir);
+  remove_stale_temp_files(options_.run_dir);
+  remove_stale_temp_files(options_.run_dir / "checkpoints");
   auto optimizer = make_optimizer(task_.trainable_parameters(), options_.optimizer);
   int64_t iter = try_resume(*optimizer);
   write_file_atomic(options_.run_dir / "config.yaml", options_.config_yaml);
-  MetricsLog log(options_.run_dir / "metrics.jsonl");
+  MetricsLog log(options_.run_dir / "metrics.jsonl", iter);
+  StopSignals stop_signals;
   Progress progress(options_.iters);
   nlohmann::json last_eval;
   auto window_start = std::chrono::steady_clock::now();
@@ -140,7 +182,16 @@ nlohmann::json Trainer::run() {
       log.write(record);
       spdlog::info("iter {}: val mIoU {:.4f}", iter, last_eval.value("miou", 0.0));
     }
-    if ((options_.checkpoint_every > 0 && iter % options_.checkpoint_every == 0) || last) checkpoint(iter, *optimizer);
+    const int signal = StopSignals::received();
+    if ((options_.checkpoint_every > 0 && iter % options_.checkpoint_every == 0) || last || signal) checkpoint(iter, *optimizer);
+    if (signal && !last) {
+      progress.finish();
+      const bool term = signal == SIGTERM;
+      throw Error(term ? ExitCode::terminated : ExitCode::interrupted,
+                  std::string("stopped by ") + (term ? "SIGTERM" : "SIGINT") + " after iteration " + std::to_string(iter) +
+                      "; checkpoint saved in " + (options_.run_dir / "checkpoints").string() +
+                      ", the same command resumes");
+    }
   }
   progress.finish();
   if (last_eval.is_null()) last_eval = task_.evaluate();  // resumed at the end already

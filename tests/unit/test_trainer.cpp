@@ -1,0 +1,151 @@
+// The engine's loop on a small regression task: non-finite losses and weights stop the run
+// without a NaN checkpoint becoming latest; SIGTERM / SIGINT finish the step, save and stop with
+// 143 / 130; resume restores the random generators exactly.
+#include <csignal>
+#include <filesystem>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "lesseg/core/error.h"
+#include "lesseg/core/fs.h"
+#include "lesseg/engine/checkpoint.h"
+#include "lesseg/engine/task.h"
+#include "lesseg/engine/trainer.h"
+
+namespace lesseg {
+namespace {
+namespace fs = std::filesystem;
+
+// Fits y = 3x with a linear layer on fresh random inputs each step (so the global RNG matters).
+class RegressionTask : public TrainTask {
+ public:
+  int64_t nan_at = -1, blow_up_at = -1, signal_at = -1;
+  int signal = 0;
+  std::vector<double> losses;
+
+  torch::nn::Module& state_module() override { return *model_; }
+  std::vector<torch::Tensor> trainable_parameters() override { return model_->parameters(); }
+  LossTerms train_step(int64_t iter) override {
+    if (iter == signal_at) std::raise(signal);
+    auto x = torch::randn({16, 4});
+    auto fit = torch::mse_loss(model_(x), 3 * x.sum(1, true));
+    auto reg = 1e-3 * model_->weight.pow(2).sum();
+    if (iter == nan_at) fit = fit * std::nan("");
+    // a zero-valued term with an infinite gradient: the loss stays finite, the update is not
+    if (iter == blow_up_at) reg = reg + torch::sqrt(model_->weight - model_->weight.detach()).sum();
+    losses.push_back(fit.item<double>());
+    return {{"fit", fit}, {"reg", reg}};
+  }
+  nlohmann::json evaluate() override { return {{"miou", 0.0}}; }
+  SamplerState loader_state() const override { return {}; }
+  void restore(SamplerState) override {}
+  int64_t images_per_step() const override { return 16; }
+
+ private:
+  torch::nn::Linear model_{4, 1};
+};
+
+TrainerOptions options_for(const fs::path& run_dir, int64_t iters) {
+  TrainerOptions o;
+  o.iters = iters;
+  o.log_every = 1;
+  o.eval_every = 0;
+  o.checkpoint_every = 5;
+  o.optimizer.name = "sgd";
+  o.optimizer.lr = 0.01;
+  o.schedule.name = "constant";
+  o.schedule.total_iters = iters;
+  o.run_dir = run_dir;
+  o.config_yaml = "seed: 0\n";
+  return o;
+}
+
+struct RunDir {
+  fs::path path;
+  explicit RunDir(const std::string& tag = "run")
+      : path(fs::temp_directory_path() / ("lesseg_trainer_" + std::to_string(::getpid()) + "_" + tag)) {
+    fs::remove_all(path);
+  }
+  ~RunDir() { fs::remove_all(path); }
+};
+
+int64_t latest_iter(const fs::path& run_dir) {
+  return load_latest_checkpoint(run_dir / "checkpoints")->state["iter"].get<int64_t>();
+}
+
+TEST(Trainer, NonFiniteLossStopsNamingTheStepAndEveryTerm) {
+  RunDir dir;
+  torch::manual_seed(0);
+  RegressionTask task;
+  task.nan_at = 7;
+  Trainer trainer(task, options_for(dir.path, 20));
+  try {
+    trainer.run();
+    FAIL() << "a NaN loss did not stop the run";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("iteration 7"), std::string::npos) << message;
+    EXPECT_NE(message.find("fit=nan"), std::string::npos) << message;
+    EXPECT_NE(message.find("reg="), std::string::npos) << message;
+  }
+  EXPECT_EQ(latest_iter(dir.path), 5);
+}
+
+TEST(Trainer, NonFiniteWeightsNeverBecomeLatest) {
+  RunDir dir;
+  torch::manual_seed(0);
+  RegressionTask task;
+  task.blow_up_at = 9;  // the update of step 9 makes the weights infinite; checkpoint 10 must not be written
+  Trainer trainer(task, options_for(dir.path, 20));
+  try {
+    trainer.run();
+    FAIL() << "infinite weights did not stop the run";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("non-finite weights"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(latest_iter(dir.path), 5);
+  auto latest = load_latest_checkpoint(dir.path / "checkpoints");
+  for (auto& [name, t] : latest->tensors)
+    if (t.is_floating_point()) {
+      EXPECT_TRUE(torch::isfinite(t).all().item<bool>()) << name;
+    }
+}
+
+class TrainerSignal : public ::testing::TestWithParam<int> {};
+
+TEST_P(TrainerSignal, FinishesTheStepSavesAndResumesExactly) {
+  const int signal = GetParam();
+  RunDir reference_dir("reference"), stopped_dir("stopped");
+  torch::manual_seed(0);
+  RegressionTask reference;
+  Trainer(reference, options_for(reference_dir.path, 12)).run();
+
+  torch::manual_seed(0);
+  RegressionTask first;
+  first.signal_at = 7;  // arrives during step 7: the step finishes, then a checkpoint at 8
+  first.signal = signal;
+  try {
+    Trainer(first, options_for(stopped_dir.path, 12)).run();
+    FAIL() << "the signal did not stop the run";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), signal == SIGTERM ? ExitCode::terminated : ExitCode::interrupted);
+    EXPECT_NE(std::string(e.what()).find("after iteration 8"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(latest_iter(stopped_dir.path), 8);
+
+  torch::manual_seed(123);  // a different global RNG: resume must restore the saved one
+  RegressionTask second;
+  Trainer(second, options_for(stopped_dir.path, 12)).run();
+  std::vector<double> resumed(first.losses.begin(), first.losses.end());
+  resumed.insert(resumed.end(), second.losses.begin(), second.losses.end());
+  EXPECT_EQ(resumed, reference.losses);  // bit-identical per-step losses
+  auto a = load_latest_checkpoint(reference_dir.path / "checkpoints")->tensors;
+  auto b = load_latest_checkpoint(stopped_dir.path / "checkpoints")->tensors;
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << a[i].first;
+}
+INSTANTIATE_TEST_SUITE_P(TermAndInt, TrainerSignal, ::testing::Values(SIGTERM, SIGINT));
+
+}  // namespace
+}  // namespace lesseg
