@@ -34,9 +34,20 @@ std::vector<fs::path> checkpoint_jsons(const fs::path& dir) {
 }
 }  // namespace
 
+void remove_leftovers(const fs::path& dir) {
+  remove_stale_temp_files(dir);
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const fs::path& p = entry.path();
+    if (p.extension() == ".safetensors" && p.filename().string().rfind("ckpt_", 0) == 0 &&
+        !fs::exists(fs::path(p).replace_extension(".json"), ec))
+      fs::remove(p, ec);  // a tensor file whose manifest was never written or already retired
+  }
+}
+
 fs::path save_checkpoint(const fs::path& dir, int64_t iter, const Checkpoint& checkpoint, int keep) {
   fs::create_directories(dir);
-  remove_stale_temp_files(dir);
+  remove_leftovers(dir);
   const std::string stem = checkpoint_stem(iter);
   const std::string bytes = safetensors_bytes(checkpoint.tensors, {});
   write_file_atomic(dir / (stem + ".safetensors"), bytes);
@@ -45,12 +56,13 @@ fs::path save_checkpoint(const fs::path& dir, int64_t iter, const Checkpoint& ch
   state["tensors_sha256"] = sha256_hex(bytes);
   write_file_atomic(dir / (stem + ".json"), state.dump(2));
   write_file_atomic(dir / "latest", stem + ".json\n");
-  // Retention runs only after `latest` names the new checkpoint.
+  // Retention runs only after `latest` names the new checkpoint. The manifest goes first, so a kill
+  // in between leaves an orphan tensor file (removed by the next save), never a manifest without data.
   auto all = checkpoint_jsons(dir);
   for (size_t i = 0; keep > 0 && i + keep < all.size(); ++i) {
     std::error_code ec;
-    fs::remove(fs::path(all[i]).replace_extension(".safetensors"), ec);
     fs::remove(all[i], ec);
+    fs::remove(fs::path(all[i]).replace_extension(".safetensors"), ec);
   }
   return dir / (stem + ".json");
 }

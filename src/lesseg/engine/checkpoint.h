@@ -22,6 +22,9 @@ struct Checkpoint {
   std::string skipped;             // newer checkpoints that were unusable, one reason per line
 };
 
+// Removes what an interrupted save left: temp files and tensor files without a manifest.
+// Call only while no save is in flight (the trainer calls it at start; every save calls it first).
+void remove_leftovers(const std::filesystem::path& dir);
 // Writes ckpt_<iter>.{safetensors,json} into `dir`, moves `latest`, keeps the newest `keep`.
 std::filesystem::path save_checkpoint(const std::filesystem::path& dir, int64_t iter, const Checkpoint& checkpoint,
                                       int keep);

@@ -133,7 +133,7 @@ void Trainer::checkpoint(int64_t iter, torch::optim::Optimizer& optimizer) {
 nlohmann::json Trainer::run() {
   std::filesystem::create_directories(options_.run_dir);
   remove_stale_temp_files(options_.run_dir);
-  remove_stale_temp_files(options_.run_dir / "checkpoints");
+  remove_leftovers(options_.run_dir / "checkpoints");
   auto optimizer = make_optimizer(task_.trainable_parameters(), options_.optimizer);
   int64_t iter = try_resume(*optimizer);
   write_file_atomic(options_.run_dir / "config.yaml", options_.config_yaml);
