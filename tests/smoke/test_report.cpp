@@ -69,7 +69,8 @@ class Report : public ::testing::Test {
     configure_threads(2);
     run_ = fresh_dir("report_run");
     auto settings = smoke::small_run(4);
-    for (const char* s : {"train.log_every=1", "train.eval_every=2", "eval.max_images=8"}) settings.push_back(s);
+    for (const char* s : {"train.batch_size=2", "train.log_every=1", "train.eval_every=2", "eval.max_images=4"})
+      settings.push_back(s);
     train_supervised(Config::load("", settings), run_);
     ReportOptions options;
     options.images = kImages;

@@ -153,6 +153,7 @@ std::string charts_section(const ReportData& d) {
   std::vector<ChartSeries> per_class;
   for (int c = 0; c < d.classes.num_classes(); ++c) {
     ChartSeries s{class_name(d.classes, size_t(c)), {}};
+    if (size_t(c) < d.classes.colors.size()) s.color = color_css(d.classes.colors[size_t(c)]);
     for (const json& r : evals)
       if (r.contains("iou") && r["iou"].is_array() && size_t(c) < r["iou"].size())
         s.points.emplace_back(r["iter"].get<double>(), r["iou"][size_t(c)].is_number() ? r["iou"][size_t(c)].get<double>() : NAN);

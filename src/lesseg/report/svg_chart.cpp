@@ -115,6 +115,7 @@ std::string svg_line_chart(const std::vector<ChartSeries>& series, const ChartOp
   }
   svg << "</g>\n<g class=\"axis x\">\n";
   for (double t : nice_ticks(x_lo, x_hi, 6)) {
+    if (o.integer_x && t != std::round(t)) continue;
     svg << "<line class=\"tick\" x1=\"" << fixed(px(t)) << "\" x2=\"" << fixed(px(t)) << "\" y1=\"" << top + plot_h
         << "\" y2=\"" << top + plot_h + 5 << "\"/><text x=\"" << fixed(px(t)) << "\" y=\"" << top + plot_h + 18
         << "\" text-anchor=\"middle\">" << format_number(t, 6) << "</text>\n";
@@ -146,7 +147,7 @@ std::string svg_line_chart(const std::vector<ChartSeries>& series, const ChartOp
       ++finite;
     }
     if (finite == 0) continue;
-    const std::string color = series_color(i);
+    const std::string color = s.color.empty() ? series_color(i) : s.color;
     svg << "<path class=\"series\" data-series=\"" << html_escape(s.name) << "\" d=\"" << d.str() << "\" stroke=\""
         << color << "\"" << (s.dashed ? " stroke-dasharray=\"5 3\"" : "") << "/>\n";
     if (finite <= 40) {
@@ -162,7 +163,7 @@ std::string svg_line_chart(const std::vector<ChartSeries>& series, const ChartOp
   for (const LegendItem& item : legend) {
     const ChartSeries& s = series[item.series];
     svg << "<g class=\"legend\"><line x1=\"" << item.x << "\" x2=\"" << item.x + 18 << "\" y1=\"" << item.y - 4
-        << "\" y2=\"" << item.y - 4 << "\" stroke=\"" << series_color(item.series) << "\""
+        << "\" y2=\"" << item.y - 4 << "\" stroke=\"" << (s.color.empty() ? series_color(item.series) : s.color) << "\""
         << (s.dashed ? " stroke-dasharray=\"5 3\"" : "") << "/><text x=\"" << item.x + 22 << "\" y=\"" << item.y
         << "\">" << html_escape(s.name) << "</text></g>\n";
   }

@@ -11,6 +11,7 @@ struct ChartSeries {
   std::string name;                              // legend text and the path's data-series attribute
   std::vector<std::pair<double, double>> points; // (x, y); non-finite y values break the line
   bool dashed = false;
+  std::string color{};  // "#rrggbb" or "rgb(r,g,b)"; empty: series_color(index)
 };
 
 struct ChartOptions {
@@ -20,6 +21,7 @@ struct ChartOptions {
   std::string y_label;
   int width = 560, height = 300;
   bool y_from_zero = false;  // include 0 in the y range
+  bool integer_x = true;     // x ticks only at whole numbers (iterations)
 };
 
 // <svg class="chart" id="..."> with <path class="series" data-series="name"> per non-empty series;
