@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 PACKAGES = libtorch-dev libgloo-dev libopenblas0-openmp libopencv-dev libpng-dev nlohmann-json3-dev \
   libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev \
-  libeigen3-dev libzip-dev libssl-dev pkg-config ninja-build ccache cmake g++ python3-torch python3-torchvision python3-scipy python3-numpy
+  libeigen3-dev libzip-dev libssl-dev pkg-config ninja-build ccache cmake g++ python3-torch python3-torchvision python3-scipy python3-numpy chromium
 
 .PHONY: setup configure build run test clean
 

@@ -1,8 +1,5 @@
 // End to end: a small supervised run must learn; the CLI trains, evaluates, predicts and reports
 // bad input with its documented exit codes.
-#include <sys/wait.h>
-
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
@@ -17,41 +14,16 @@
 #include "lesseg/core/threads.h"
 #include "lesseg/data/synth/synth.h"
 #include "lesseg/methods/supervised/supervised.h"
+#include "smoke_util.h"
 
 namespace lesseg {
 namespace {
 namespace fs = std::filesystem;
 
-fs::path fresh_dir(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("lesseg_smoke_" + std::to_string(::getpid())) / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir.parent_path());
-  return dir;
-}
-
-struct CliResult {
-  int code;
-  std::string output;
-};
-
-CliResult run_cli(const std::string& args) {
-  std::string command = std::string(LESSEG_CLI) + " " + args + " 2>&1";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  std::string output;
-  char buffer[4096];
-  while (size_t n = std::fread(buffer, 1, sizeof(buffer), pipe)) output.append(buffer, n);
-  int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
-
-// A small synthetic-world run: 64 px scenes, light decoder.
-std::vector<std::string> small_run(int iters) {
-  return {"data.synth.size=96",       "data.synth.num_train=400", "data.synth.num_val=40",
-          "data.crop=[64, 64]",       "data.scale=[0.8, 1.2]",    "model.decoder_channels=[128, 64, 32, 32, 16]",
-          "train.optimizer=adamw",    "train.lr=0.002",           "train.batch_size=8",
-          "train.iters=" + std::to_string(iters), "train.log_every=10", "train.eval_every=0",
-          "train.checkpoint_every=0", "data.workers=2"};
-}
+using smoke::CliResult;
+using smoke::fresh_dir;
+using smoke::run_cli;
+using smoke::small_run;
 
 TEST(SupervisedTraining, SmallRunLearnsWellAboveChance) {
   configure_threads(0);
@@ -171,7 +143,7 @@ TEST(Cli, DoctorReportsBlasAndThreads) {
 }
 
 TEST(Cli, HelpForEverySubcommand) {
-  for (const char* cmd : {"train", "eval", "predict", "synth", "doctor"}) {
+  for (const char* cmd : {"train", "eval", "predict", "synth", "doctor", "report"}) {
     CliResult r = run_cli(std::string(cmd) + " --help");
     EXPECT_EQ(r.code, 0) << cmd;
     EXPECT_NE(r.output.find("Usage"), std::string::npos) << cmd;

@@ -1,0 +1,105 @@
+#include "lesseg/report/report.h"
+
+#include <ctime>
+
+#include <torch/torch.h>
+
+#include "lesseg/core/config.h"
+#include "lesseg/core/error.h"
+#include "lesseg/core/fs.h"
+#include "lesseg/data/open.h"
+#include "lesseg/eval/evaluate.h"
+#include "lesseg/methods/predict.h"
+#include "lesseg/methods/saved_segmenter.h"
+
+namespace lesseg {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path required_file(const fs::path& run_dir, const char* name) {
+  fs::path path = run_dir / name;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw_bad_input(path, "missing: not a finished lesseg run folder (expected config.yaml, metrics.jsonl, model.safetensors)");
+  require_readable_file(path);
+  return path;
+}
+
+std::string utc_now() {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  ::gmtime_r(&now, &tm);
+  char buffer[64];
+  std::strftime(buffer, sizeof(buffer), "%Y-%m-%d %H:%M UTC", &tm);
+  return buffer;
+}
+
+// The ground truth over the image; unlabeled (ignore_index) pixels keep the image.
+cv::Mat truth_overlay(const cv::Mat& rgb, const cv::Mat& mask, const ClassInfo& classes) {
+  if (mask.empty()) return rgb.clone();
+  cv::Mat blended = overlay(rgb, mask, classes.colors);
+  rgb.copyTo(blended, mask == classes.ignore_index);
+  return blended;
+}
+
+}  // namespace
+
+ReportData gather_report_data(const fs::path& run_dir, const ReportOptions& options) {
+  std::error_code ec;
+  if (!fs::is_directory(run_dir, ec)) throw_bad_input(run_dir, "not a run folder (no such directory)");
+  if (options.images < 0) throw_usage("--images must be >= 0");
+  const fs::path config_file = required_file(run_dir, "config.yaml");
+  const fs::path log_file = required_file(run_dir, "metrics.jsonl");
+  const fs::path model_file = required_file(run_dir, "model.safetensors");
+
+  ReportData d;
+  d.run_dir = fs::weakly_canonical(run_dir, ec).string();
+  if (d.run_dir.empty()) d.run_dir = run_dir.string();
+  d.title = fs::path(d.run_dir).filename().string();
+  d.generated = utc_now();
+  d.config_yaml = read_file(config_file);
+  const Config config = Config::from_yaml_text(d.config_yaml, config_file.string());
+  d.log = read_run_log(log_file);
+
+  SavedSegmenter saved = load_segmenter(model_file, options.device);
+  d.model = saved.spec.arch + ", backbone " + saved.spec.backbone;
+  d.classes = saved.classes;
+  SegDatasetPtr val = open_dataset(config, "val");
+  if (val->classes().num_classes() != saved.classes.num_classes())
+    throw_bad_input(model_file, "the model has " + std::to_string(saved.classes.num_classes()) +
+                                    " classes, the run's validation split " + std::to_string(val->classes().num_classes()));
+
+  // The same evaluation `lesseg eval RUN_DIR` makes, bounded like the run's own evaluations.
+  EvalOptions eval;
+  eval.device = options.device;
+  eval.batch_size = config.get<int>("eval.batch_size");
+  eval.max_images = config.get<int64_t>("eval.max_images");
+  eval.mean = saved.mean;
+  eval.std = saved.std;
+  eval.augment.resize_h = saved.resize_h;
+  eval.augment.resize_w = saved.resize_w;
+  ConfusionMatrix confusion = evaluate_segmenter(saved.model, val, eval);
+  d.eval_now = metrics_json(confusion.compute(), saved.classes);
+  d.eval_images = eval.max_images > 0 ? std::min<int64_t>(eval.max_images, int64_t(val->size())) : int64_t(val->size());
+  torch::Tensor matrix = confusion.matrix().to(torch::kLong).contiguous();
+  d.confusion.assign(matrix.data_ptr<int64_t>(), matrix.data_ptr<int64_t>() + matrix.numel());
+
+  const size_t count = std::min(size_t(options.images), val->size());
+  for (size_t i = 0; i < count; ++i) {
+    SegSample sample = val->get(i);
+    cv::Mat prediction = predict_image(saved, sample.image, options.device);
+    d.samples.push_back({sample.id, sample.image, truth_overlay(sample.image, sample.mask, saved.classes),
+                         overlay(sample.image, prediction, saved.classes.colors)});
+  }
+  return d;
+}
+
+fs::path write_report(const fs::path& run_dir, const ReportOptions& options) {
+  ReportData data = gather_report_data(run_dir, options);
+  const fs::path out = options.out.empty() ? run_dir / "report.html" : options.out;
+  write_file_atomic(out, render_report_html(data));
+  return out;
+}
+
+}  // namespace lesseg

@@ -1,0 +1,41 @@
+#pragma once
+// The HTML of `lesseg report`: one self-contained page (inline CSS, inline SVG charts, PNGs as
+// data URIs, no network). Rendering only; report.h gathers the data from a run folder.
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
+
+#include "lesseg/data/classes.h"
+#include "lesseg/report/run_log.h"
+
+namespace lesseg {
+
+// One validation image: the image, the ground truth over it and the prediction over it (RGB).
+struct ReportSample {
+  std::string id;
+  cv::Mat image, truth, prediction;
+};
+
+struct ReportData {
+  std::string title;        // usually the run folder's name
+  std::string run_dir;
+  std::string generated;    // when the report was made (shown, not parsed)
+  std::string model;        // e.g. "resunet, backbone resnet18"
+  ClassInfo classes;
+  RunLog log;
+  std::vector<int64_t> confusion;  // [truth][prediction] pixel counts, row-major, classes^2
+  nlohmann::json eval_now;         // metrics_json() of `confusion`
+  int64_t eval_images = 0;         // validation images behind `confusion`
+  std::vector<ReportSample> samples;
+  std::string config_yaml;
+};
+
+// Stable hooks for tests and readers: <svg class="chart" id="loss|lr|throughput|metrics|class-iou">,
+// <table id="iou-table">, <table id="confusion">, <img class="overlay" data-kind="image|truth|prediction">,
+// <pre id="config">, and <div id="render-check"> which a small inline script fills on load with
+// data-images-loaded / data-images-total / data-series-drawn / data-chart-rects.
+std::string render_report_html(const ReportData& data);
+
+}  // namespace lesseg
