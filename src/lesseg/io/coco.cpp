@@ -173,10 +173,12 @@ const std::vector<size_t>& image_annotations(const Dataset& d, int64_t image_id)
 
 }  // namespace
 
-Dataset read(const std::filesystem::path& json_file) {
+Dataset read(const std::filesystem::path& json_file) { return parse(read_file(json_file), json_file); }
+
+Dataset parse(const std::string& json_text, const std::filesystem::path& json_file) {
   json root;
   try {
-    root = json::parse(read_file(json_file));
+    root = json::parse(json_text);
   } catch (const json::exception& e) {
     throw_bad_input(json_file, std::string("malformed JSON: ") + e.what());
   }
