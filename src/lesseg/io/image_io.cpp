@@ -23,7 +23,7 @@ bool has_png_signature(const std::string& bytes) {
 
 void check_declared_size(const fs::path& path, int64_t width, int64_t height) {
   if (width <= 0 || height <= 0) throw_bad_input(path, "image has zero width or height");
-  if (width * height > kMaxImagePixels)
+  if (width > kMaxImagePixels / height)  // width * height would overflow for sides near 2^32
     throw_bad_input(path, std::to_string(width) + " x " + std::to_string(height) +
                               " exceeds limit " + std::to_string(kMaxImagePixels) + " pixels");
 }
