@@ -58,7 +58,8 @@ Entry parse_entry(const std::string& name, const nlohmann::json& info, const std
   Entry e;
   e.name = name;
   if (!info["dtype"].is_string() || !dtype_from_name(info["dtype"].get<std::string>(), e.element_size))
-    bad("unknown dtype " + info["dtype"].dump());
+    bad("unknown dtype " + (info["dtype"].is_structured() ? std::string("<") + info["dtype"].type_name() + ">"
+                                                           : info["dtype"].dump()));  // dump() recurses
   e.dtype = info["dtype"].get<std::string>();
   const auto& offsets = info["data_offsets"];
   if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned())
