@@ -85,6 +85,10 @@ TEST(Safetensors, EachViolationHasItsOwnError) {
   expect_weights_error(header_file("[1]", 0), "does not start with '{'");
   expect_weights_error(header_file("{\"a\":", 0), "not valid JSON");
   expect_weights_error(header_file("{\"a\":{\"dtype\":\"F99\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4), "unknown dtype");
+  // A deeply nested dtype once overflowed the stack while being printed into the message.
+  const std::string deep = std::string(200000, '[') + std::string(200000, ']');
+  expect_weights_error(header_file("{\"a\":{\"dtype\":" + deep + ",\"shape\":[1],\"data_offsets\":[0,4]}}", 4),
+                       "unknown dtype <array>");
   expect_weights_error(header_file("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4), "!= data span");
   expect_weights_error(header_file("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 2), "out of range");
   expect_weights_error(header_file("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"

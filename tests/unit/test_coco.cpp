@@ -242,6 +242,24 @@ TEST(CocoBadInput, SizeMismatch) {
              "annotation id 4: RLE size 2x8 differs");
 }
 
+// Seen while writing fuzz/coco_fuzz.cpp, confirmed by its UBSan: height * width overflowed int64 (and
+// wrapped to 0, so the image was accepted).
+TEST(CocoBadInput, HugeImageSizeIsRefusedWithoutOverflow) {
+  expect_bad("huge.json", R"({"images":[{"id":1,"file_name":"a","height":4611686018427387904,"width":4}]})",
+             "exceeds 268435456 pixels");
+  expect_bad("huge2.json", R"({"images":[{"id":1,"file_name":"a","height":9999999999,"width":9999999999}]})",
+             "exceeds 268435456 pixels");
+}
+
+// A deeply nested value once overflowed the stack while being printed into the message.
+TEST(CocoBadInput, DeeplyNestedValueIsNamedByType) {
+  const std::string deep = std::string(200000, '[') + std::string(200000, ']');
+  expect_bad("deep.json", with_annotation(R"({"id":1,"image_id":1,"category_id":1,"segmentation":[[)" + deep + "]]}"),
+             "polygon coordinate is not a number: <array>");
+  expect_bad("deep_id.json", with_annotation(R"({"id":)" + deep + R"(,"image_id":1,"category_id":1,"segmentation":[]})"),
+             "must be an integer, got <array>");
+}
+
 TEST(CocoBadInput, StructuralErrors) {
   expect_bad("no_images.json", R"({"annotations":[]})", "images");
   expect_bad("dup.json", R"({"images":[{"id":1,"file_name":"a","height":1,"width":1},{"id":1,"file_name":"b","height":1,"width":1}]})",

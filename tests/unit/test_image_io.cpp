@@ -259,6 +259,16 @@ TEST(ImageIo, HugeDeclaredPngIsRefusedBeforeDecoding) {
   EXPECT_TRUE(contains(error_of([&] { lesseg::read_image_rgb(dir / "huge.png"); }), "exceeds limit"));
 }
 
+// Found by fuzz/label_png_fuzz.cpp: 3654932953 x 3654932953 overflowed int64 in the size check.
+TEST(ImageIo, PngSidesNear2To32AreRefusedWithoutOverflow) {
+  TempDir dir;
+  write_text(dir / "wide.png", png_header(0xD9D9D9D9u, 0xD9D9D9D9u));
+  std::string msg = error_of([&] { lesseg::read_label_raw(dir / "wide.png"); });
+  EXPECT_TRUE(contains(msg, "wide.png") && contains(msg, "exceeds limit")) << msg;
+  write_text(dir / "tall.png", png_header(1, 0xFFFFFFFFu));
+  EXPECT_TRUE(contains(error_of([&] { lesseg::read_image_rgb(dir / "tall.png"); }), "exceeds limit"));
+}
+
 TEST(ImageIo, HugeDeclaredJpegIsRefusedBeforeDecoding) {
   TempDir dir;
   lesseg::test::write_image(dir / "small.jpg");

@@ -206,6 +206,14 @@ std::string legacy_file(const std::string& main, int64_t numel = 0, int64_t decl
   return s;
 }
 std::string dict_of(const std::string& value) { return "}" + str("w") + value + "s"; }
+// A tensor whose `dims` sizes and strides are all INT64_MAX (LONG1 operands), over 8 floats.
+std::string huge_view_op(int dims) {
+  std::string huge = "(";
+  for (int i = 0; i < dims; ++i) huge += "\x8a\x08" + le(uint64_t(INT64_MAX), 8);
+  huge += "t";
+  return global("torch._utils", "_rebuild_tensor_v2") + "((" + str("storage") + global("torch", "FloatStorage") +
+         str("0") + str("cpu") + int4(8) + "NtQ" + int4(0) + huge + huge + "\x89N" + "tR";
+}
 
 TEST(PthPickle, CraftedTensorViewLoads) {
   TempDir dir;
@@ -226,6 +234,9 @@ TEST(PthPickle, MalformedPicklesGiveClearErrors) {
       {dict_of(tensor_op(8, 7, {2}, {1})), "outside its storage"},
       {dict_of(tensor_op(8, 0, {2}, {-1})), "negative tensor size or stride"},
       {dict_of(tensor_op(8, -1, {2}, {1})), "negative storage offset"},
+      // seen while writing fuzz/pickle_fuzz.cpp, confirmed by its UBSan: the view's extent overflowed __int128
+      {dict_of(huge_view_op(4)), "outside its storage"},
+      {dict_of(huge_view_op(64)), "outside its storage"},
       {dict_of(tensor_op(8, 0, {2}, {1}, "(" + str("v") + int4(6) + int4(4) + "t")), "outside its storage of 8"},
       {"s", "stack underflow"},
       {"(s", "stack underflow"},

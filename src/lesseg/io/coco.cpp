@@ -17,6 +17,10 @@ namespace {
 
 using nlohmann::json;
 
+// A value for an error message: scalars as JSON, arrays and objects by type only (dump() recurses,
+// and a deeply nested value from the file would overflow the stack).
+std::string value_text(const json& v) { return v.is_structured() ? std::string("<") + v.type_name() + ">" : v.dump(); }
+
 const json& field(const json& obj, const char* key) {
   if (!obj.is_object()) throw std::invalid_argument("expected a JSON object");
   auto it = obj.find(key);
@@ -31,7 +35,7 @@ int64_t as_int(const json& v, const char* what) {
     double d = v.get<double>();
     if (std::isfinite(d) && std::floor(d) == d && std::abs(d) < 9e15) return static_cast<int64_t>(d);
   }
-  throw std::invalid_argument(std::string("field '") + what + "' must be an integer, got " + v.dump());
+  throw std::invalid_argument(std::string("field '") + what + "' must be an integer, got " + value_text(v));
 }
 
 int64_t int_field(const json& obj, const char* key) { return as_int(field(obj, key), key); }
@@ -69,7 +73,7 @@ Image parse_image(const json& j) {
   im.file_name = name.get<std::string>();
   im.height = int_field(j, "height");
   im.width = int_field(j, "width");
-  if (im.height <= 0 || im.width <= 0 || im.height * im.width > kMaxImagePixels)
+  if (im.height <= 0 || im.width <= 0 || im.width > kMaxImagePixels / im.height)  // no overflow of h * w
     throw std::invalid_argument("image size " + std::to_string(im.width) + "x" + std::to_string(im.height) +
                                 " is not positive or exceeds " + std::to_string(kMaxImagePixels) + " pixels");
   return im;
@@ -82,7 +86,7 @@ rle::Rle parse_polygons(const json& seg, const Image& im) {
     std::vector<double> xy;
     xy.reserve(p.size());
     for (const json& v : p) {
-      if (!v.is_number()) throw std::invalid_argument("polygon coordinate is not a number: " + v.dump());
+      if (!v.is_number()) throw std::invalid_argument("polygon coordinate is not a number: " + value_text(v));
       xy.push_back(v.get<double>());
     }
     if (xy.size() % 2 != 0)
@@ -173,10 +177,12 @@ const std::vector<size_t>& image_annotations(const Dataset& d, int64_t image_id)
 
 }  // namespace
 
-Dataset read(const std::filesystem::path& json_file) {
+Dataset read(const std::filesystem::path& json_file) { return parse(read_file(json_file), json_file); }
+
+Dataset parse(const std::string& json_text, const std::filesystem::path& json_file) {
   json root;
   try {
-    root = json::parse(read_file(json_file));
+    root = json::parse(json_text);
   } catch (const json::exception& e) {
     throw_bad_input(json_file, std::string("malformed JSON: ") + e.what());
   }

@@ -43,6 +43,8 @@ struct Dataset {
 // Parses and validates (malformed JSON, bad RLE, counts not summing to h*w, odd polygon lengths,
 // unknown image ids): throws Error(bad_input) naming the file and the offending annotation.
 Dataset read(const std::filesystem::path& json_file);
+// The same from the file's text; `origin` names the file in errors.
+Dataset parse(const std::string& json_text, const std::filesystem::path& origin);
 void write(const std::filesystem::path& json_file, const Dataset& dataset);  // compressed RLE, atomic
 
 // Semantic mask of one image: category index (position in `categories` + 1; 0 = background),

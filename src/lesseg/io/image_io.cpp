@@ -23,7 +23,7 @@ bool has_png_signature(const std::string& bytes) {
 
 void check_declared_size(const fs::path& path, int64_t width, int64_t height) {
   if (width <= 0 || height <= 0) throw_bad_input(path, "image has zero width or height");
-  if (width * height > kMaxImagePixels)
+  if (width > kMaxImagePixels / height)  // width * height would overflow for sides near 2^32
     throw_bad_input(path, std::to_string(width) + " x " + std::to_string(height) +
                               " exceeds limit " + std::to_string(kMaxImagePixels) + " pixels");
 }
@@ -176,12 +176,18 @@ cv::Mat read_image_rgb(const fs::path& path) {
 }
 
 cv::Mat read_label_raw(const fs::path& path) {
-  std::string bytes = read_checked(path);
+  require_readable_file(path);
+  return decode_label_raw(read_file(path), path);
+}
+
+cv::Mat decode_label_raw(const std::string& bytes, const fs::path& path) {
+  if (bytes.empty()) throw_bad_input(path, "file is empty (0 bytes)");
+  check_header(path, bytes);
   if (has_png_signature(bytes)) {
     cv::Mat raw = decode_png_raw(path, bytes);
     return raw;  // PNG stores RGB order already
   }
-  cv::Mat buffer(1, int(bytes.size()), CV_8U, bytes.data());
+  cv::Mat buffer(1, int(bytes.size()), CV_8U, const_cast<char*>(bytes.data()));
   cv::Mat raw;
   try {
     raw = cv::imdecode(buffer, cv::IMREAD_UNCHANGED);

@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <string>
 #include <vector>
 
 #include <opencv2/core.hpp>
@@ -19,6 +20,8 @@ cv::Mat read_image_rgb(const std::filesystem::path& path);
 // Reads a label map without interpreting it: palette PNGs give indices (CV_8U), grey PNGs give
 // CV_8U / CV_16U, colour PNGs CV_8UC3 / CV_16UC3 in RGB order. Non-PNG files go through OpenCV.
 cv::Mat read_label_raw(const std::filesystem::path& path);
+// The same from the file's bytes; `origin` names the file in errors.
+cv::Mat decode_label_raw(const std::string& bytes, const std::filesystem::path& origin);
 
 using Palette = std::vector<std::array<uint8_t, 3>>;
 

@@ -281,7 +281,8 @@ Value* Unpickler::rebuild_tensor(const Value& args) {
     t.sizes.push_back(size);
     t.strides.push_back(stride);
     if (size == 0) empty = true;
-    else last += static_cast<__int128>(size - 1) * stride;
+    // Saturates at INT64_MAX (above any storage): 64 terms of up to 2^126 would overflow __int128.
+    else last = std::min<__int128>(last + static_cast<__int128>(size - 1) * stride, INT64_MAX);
   }
   if (!empty && last >= limit)
     fail("tensor view (offset " + std::to_string(t.storage_offset) + ", last element " +
@@ -343,7 +344,8 @@ void Unpickler::build(Value& object, const Value& state) {
     if (state.kind == Kind::tuple && state.items.size() == 2) dict = state.items[0];
     if (dict->kind == Kind::none) return;
     if (dict->kind != Kind::dict) fail("argparse.Namespace state is not a dict");
-    object.entries.insert(object.entries.end(), dict->entries.begin(), dict->entries.end());
+    const auto entries = dict->entries;  // a copy: the state may be the object itself (DUP, BUILD)
+    object.entries.insert(object.entries.end(), entries.begin(), entries.end());
     return;
   }
   // OrderedDict attributes (state_dict()._metadata): not part of the contents, dropped.
