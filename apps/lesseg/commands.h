@@ -11,6 +11,7 @@ void register_eval(CLI::App& app);
 void register_predict(CLI::App& app);
 void register_import(CLI::App& app);
 void register_info(CLI::App& app);
+void register_launch(CLI::App& app);
 
 // Sets intra-op threads (0 = all usable cores) and returns the count in use.
 int apply_threads(int requested);
