@@ -131,6 +131,27 @@ TEST(Distributed, TwoRanksEqualOneProcessWithTheSameGlobalBatch) {
   int steps = 0;
   for (std::string line; std::getline(metrics, line);) steps += line.find("\"loss\"") != std::string::npos;
   EXPECT_EQ(steps, iters);
+
+  // Relaunch resumes, even with another world size: 2 ranks stop at iteration 2 with a checkpoint,
+  // 1 process goes on to 4 and must end where the uninterrupted 1-process run ended.
+  fs::path resumed = fresh_dir("resumed");
+  auto first = tiny_run(resumed, 2);
+  first.insert(first.begin() + 1, {"launch", "--nproc", "2", "--master-port", std::to_string(free_port()), "--grace", "5", "--"});
+  first.insert(first.begin() + 9, LESSEG_CLI);
+  first.insert(first.end(), {"--set", "train.checkpoint_every=2"});
+  ASSERT_EQ(wait_exit(spawn(first, {}, log)), 0) << read_text(log);
+  auto second = tiny_run(resumed, iters);
+  second.insert(second.end(), {"--set", "train.checkpoint_every=2"});
+  ASSERT_EQ(wait_exit(spawn(second, {}, log)), 0) << read_text(log);
+  EXPECT_NE(read_text(log).find("resumed from"), std::string::npos) << read_text(log);
+  auto c = load_safetensors(resumed / "model.safetensors").tensors;
+  double resume_diff = 0;
+  std::map<std::string, at::Tensor> resumed_by_name(c.begin(), c.end());
+  for (auto& [name, tensor] : a)
+    if (tensor.is_floating_point())
+      resume_diff = std::max(resume_diff, (tensor - resumed_by_name.at(name)).abs().max().item<double>());
+  std::cout << "max |w_1proc - w_2proc_resumed_1proc| = " << resume_diff << std::endl;
+  EXPECT_LE(resume_diff, 1e-5);
 }
 
 // kill -9 one rank in the middle of training: the other exits with code 6 within the timeout,
@@ -219,6 +240,26 @@ TEST(Distributed, LaunchSetsTorchrunVariablesAndNamesTheFailedWorker) {
     EXPECT_NE(output.find(line), std::string::npos) << output;
   EXPECT_NE(output.find("worker rank 1 (pid"), std::string::npos) << output;
   EXPECT_NE(output.find("killing worker rank 0"), std::string::npos) << output;
+  EXPECT_EQ(wait_exit(spawn({LESSEG_CLI, "launch", "--help"}, {}, dir / "help.log")), 0);
+  EXPECT_NE(read_text(dir / "help.log").find("--nproc"), std::string::npos);
+}
+
+TEST(Distributed, LaunchForwardsSigtermToEveryWorker) {
+  fs::path dir = fresh_dir("launch_term");
+  const fs::path log = dir / "launch.log";
+  pid_t pid = spawn({LESSEG_CLI, "launch", "--nproc", "2", "--", "/bin/sh", "-c",
+                     "trap 'echo rank $RANK got SIGTERM; exit 143' TERM; echo rank $RANK ready; sleep 30 & wait"},
+                    {}, log);
+  const auto deadline = Clock::now() + std::chrono::seconds(20);
+  while (Clock::now() < deadline && (read_text(log).find("rank 0 ready") == std::string::npos ||
+                                     read_text(log).find("rank 1 ready") == std::string::npos))
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ::kill(pid, SIGTERM);
+  const int code = wait_exit(pid);
+  const std::string output = read_text(log);
+  EXPECT_EQ(code, 143) << output;
+  EXPECT_NE(output.find("rank 0 got SIGTERM"), std::string::npos) << output;
+  EXPECT_NE(output.find("rank 1 got SIGTERM"), std::string::npos) << output;
 }
 
 }  // namespace

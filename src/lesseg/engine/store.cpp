@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -444,6 +445,13 @@ StoreClient::StoreClient(const std::string& host, uint16_t port, std::chrono::mi
   }
   int one = 1;
   ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  // A server machine that vanishes must not block a client forever: the server answers every
+  // request within the store timeout (waits included), so a silence well beyond it is a failure.
+  const auto limit = timeout + std::chrono::seconds(5);
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(std::chrono::duration_cast<std::chrono::seconds>(limit).count());
+  ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
 StoreClient::~StoreClient() {
