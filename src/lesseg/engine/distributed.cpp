@@ -154,6 +154,7 @@ std::shared_ptr<Distributed> Distributed::connect(const DistributedOptions& opti
   }
   auto group_store = c10::make_intrusive<StoreClient>(options.master_addr, port, timeout);
   dist->liveness_ = std::make_unique<StoreClient>(options.master_addr, port, timeout);
+  dist->liveness_->set_reply_timeout(timeout);  // a frozen rank 0 is a failure after timeout_s too
   dist->liveness_->hello(options.rank, options.world_size);
   dist->watchdog_ = std::thread([raw = dist.get()] { raw->watchdog_loop(); });
 
@@ -230,7 +231,7 @@ void Distributed::watchdog_loop() {
       reason = health.reason;
     } catch (const std::exception&) {
       failed_rank = 0;
-      reason = "the rendezvous store it hosts is unreachable (the process died?)";
+      reason = "the rendezvous store it hosts is unreachable (the process died or hangs?)";
     }
     lock.lock();
     if (failed_rank < 0 || watchdog_stop_) continue;
@@ -261,7 +262,7 @@ void Distributed::fail_collective(const std::string& what, const std::string& er
     try {
       health = liveness_->health();
     } catch (const std::exception&) {
-      fail(0, "the rendezvous store it hosts is unreachable (the process died?)");
+      fail(0, "the rendezvous store it hosts is unreachable (the process died or hangs?)");
     }
     if (health.failed_rank >= 0) fail(health.failed_rank, health.reason);
     if (Clock::now() > deadline) break;

@@ -447,9 +447,13 @@ StoreClient::StoreClient(const std::string& host, uint16_t port, std::chrono::mi
   ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   // A server machine that vanishes must not block a client forever: the server answers every
   // request within the store timeout (waits included), so a silence well beyond it is a failure.
-  const auto limit = timeout + std::chrono::seconds(5);
+  set_reply_timeout(timeout + std::chrono::seconds(5));
+}
+
+void StoreClient::set_reply_timeout(std::chrono::milliseconds limit) {
   timeval tv{};
-  tv.tv_sec = static_cast<time_t>(std::chrono::duration_cast<std::chrono::seconds>(limit).count());
+  tv.tv_sec = static_cast<time_t>(limit.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((limit.count() % 1000) * 1000);
   ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }

@@ -66,7 +66,11 @@ class StoreClient : public c10d::Store {
   c10::intrusive_ptr<c10d::Store> clone() override;
 #endif
 
-  // Liveness protocol (use a separate client for it: requests on one client are serialized).
+  // A request whose reply takes longer fails (default: the store timeout + 5 s).
+  void set_reply_timeout(std::chrono::milliseconds limit);
+
+  // Liveness protocol (use a separate client for it: requests on one client are serialized; the
+  // server answers these at once, so a short reply timeout detects a hung or unreachable server).
   void hello(int rank, int world_size);
   // Reports this rank's progress counter; returns the server's view of the ranks.
   StoreHealth ping(int64_t progress);
