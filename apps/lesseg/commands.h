@@ -12,6 +12,7 @@ void register_predict(CLI::App& app);
 void register_import(CLI::App& app);
 void register_info(CLI::App& app);
 void register_report(CLI::App& app);
+void register_launch(CLI::App& app);
 
 // Sets intra-op threads (0 = all usable cores) and returns the count in use.
 int apply_threads(int requested);

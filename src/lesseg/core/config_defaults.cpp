@@ -60,6 +60,14 @@ train:
   eval_every: 500
   checkpoint_every: 500
   keep_checkpoints: 2
+  freeze_bn: false          # BatchNorm layers normalize with their running statistics and do not update them
+                            # (affine weights still train), as with detectron2's FrozenBN for small batches
+
+distributed:                # multi-process training; rank and world size come from the environment (README)
+  backend: auto             # auto (nccl on cuda, else gloo) | gloo | nccl
+  timeout_s: 60             # collectives, rendezvous and rank liveness; then every rank exits with code 6
+  bucket_mb: 4.0            # gradient all-reduce bucket size
+  sync_bn: false            # synchronized BatchNorm: not supported yet (true is a usage error)
 
 eval:
   batch_size: 8

@@ -13,6 +13,7 @@ enum class ExitCode : int {
   bad_input = 3,    // a dataset file is missing, corrupt or inconsistent
   bad_weights = 4,  // a weight or checkpoint file is invalid or does not fit the model
   io = 5,           // an output could not be written (disk full, permissions)
+  peer_failed = 6,  // distributed run: another rank died, hung or failed, or a collective timed out
   interrupted = 130,
   terminated = 143,
 };

@@ -51,8 +51,10 @@ bool Loader::plan_next(Plan& plan) {
   }
   plan.samples.clear();
   for (size_t k = 0; k < b && static_cast<size_t>(planned_.cursor) < epoch_order_.size(); ++k) {
-    uint64_t seed = mix_seed({options_.seed, static_cast<uint64_t>(planned_.epoch), static_cast<uint64_t>(planned_.cursor),
-                              static_cast<uint64_t>(options_.rank)});
+    // Seeded by the sample's place in the unsharded epoch order, not by rank, so that N ranks
+    // augment every sample exactly as one process does (world size 1: the position is the cursor).
+    uint64_t seed = mix_seed({options_.seed, static_cast<uint64_t>(planned_.epoch),
+                              static_cast<uint64_t>(sampler_.global_position(planned_.cursor)), 0});
     plan.samples.emplace_back(epoch_order_[planned_.cursor], seed);
     ++planned_.cursor;
   }

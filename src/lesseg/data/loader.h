@@ -1,7 +1,7 @@
 #pragma once
 // Batches for training and evaluation, prepared by C++ worker threads ahead of the trainer.
 // Deterministic for a seed: sample k of epoch e is augmented with an RNG seeded by (seed, e, k),
-// whichever thread prepares it, and batches come out in order.
+// whichever thread prepares it and whichever rank draws it, and batches come out in order.
 #include <condition_variable>
 #include <deque>
 #include <functional>

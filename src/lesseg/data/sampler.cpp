@@ -4,9 +4,19 @@
 #include <numeric>
 #include <random>
 
+#include "lesseg/core/error.h"
 #include "lesseg/core/rng.h"
 
 namespace lesseg {
+
+SamplerState rescale_sampler_state(SamplerState state, int from_world, int to_world) {
+  if (from_world == to_world) return state;
+  const int64_t global = state.cursor * from_world;
+  if (global % to_world != 0)
+    throw_usage("cannot resume a " + std::to_string(from_world) + "-rank checkpoint (sample " + std::to_string(global) +
+                " of the epoch) with " + std::to_string(to_world) + " ranks");
+  return {state.epoch, global / to_world};
+}
 
 ShardedSampler::ShardedSampler(size_t dataset_size, bool shuffle, uint64_t seed, int rank, int world_size)
     : size_(dataset_size), shuffle_(shuffle), seed_(seed), rank_(rank), world_size_(world_size) {}

@@ -11,12 +11,18 @@ struct SamplerState {
   int64_t cursor = 0;  // next position within this rank's slice of the epoch
 };
 
+// A loader position saved by a run with `from_world` ranks, for a run with `to_world` ranks (the
+// same global batch): cursors count one rank's samples. Throws a usage error if it does not divide.
+SamplerState rescale_sampler_state(SamplerState state, int from_world, int to_world);
+
 class ShardedSampler {
  public:
   ShardedSampler(size_t dataset_size, bool shuffle, uint64_t seed, int rank = 0, int world_size = 1);
   // This rank's indices for one epoch (padded by wrapping so every rank gets the same count).
   std::vector<size_t> epoch_indices(int64_t epoch) const;
   size_t per_rank() const;
+  // The position in the (unsharded) epoch permutation of this rank's `cursor`-th sample.
+  size_t global_position(int64_t cursor) const { return static_cast<size_t>(cursor) * world_size_ + rank_; }
 
  private:
   size_t size_;

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <csignal>
 #include <cmath>
+#include <optional>
 #include <sstream>
 
 #include <spdlog/spdlog.h>
@@ -50,7 +51,8 @@ namespace {
 // Settings a resumed run may change: how long, how often to log / evaluate / save, and resources.
 bool may_change_on_resume(const std::string& difference) {
   for (const char* prefix : {"train.iters:", "train.log_every:", "train.eval_every:", "train.checkpoint_every:",
-                             "train.keep_checkpoints:", "eval.", "threads:", "device:", "data.workers:", "data.prefetch:"})
+                             "train.keep_checkpoints:", "eval.", "threads:", "device:", "data.workers:", "data.prefetch:",
+                             "distributed."})
     if (difference.rfind(prefix, 0) == 0) return true;
   return false;
 }
@@ -110,7 +112,10 @@ int64_t Trainer::try_resume(torch::optim::Optimizer& optimizer) {
   load_module_tensors(task_.state_module(), model, options_.run_dir / "checkpoints");
   load_optimizer_state(optimizer, optim);
   const auto& loader = loaded->state.at("loader");
-  task_.restore({loader.at("epoch").get<int64_t>(), loader.at("cursor").get<int64_t>()});
+  // distributed: the cursor counts this rank's samples; rescale it when the world size changed
+  task_.restore(rescale_sampler_state({loader.at("epoch").get<int64_t>(), loader.at("cursor").get<int64_t>()},
+                                      loaded->state.value("world_size", 1),
+                                      options_.distributed ? options_.distributed->world_size() : 1));
   int64_t iter = loaded->state.at("iter").get<int64_t>();
   spdlog::info("resumed from {} at iteration {}", loaded->manifest.string(), iter);
   return iter;
@@ -126,6 +131,7 @@ void Trainer::checkpoint(int64_t iter, torch::optim::Optimizer& optimizer) {
   ckpt.state = {{"iter", iter},
                 {"loader", {{"epoch", loader.epoch}, {"cursor", loader.cursor}}},
                 {"config", options_.config_yaml},
+                {"world_size", options_.distributed ? options_.distributed->world_size() : 1},
                 {"lesseg_version", LESSEG_VERSION}};
   save_checkpoint(options_.run_dir / "checkpoints", iter, ckpt, options_.keep_checkpoints);
 }
@@ -136,8 +142,13 @@ nlohmann::json Trainer::run() {
   remove_leftovers(options_.run_dir / "checkpoints");
   auto optimizer = make_optimizer(task_.trainable_parameters(), options_.optimizer);
   int64_t iter = try_resume(*optimizer);
-  write_file_atomic(options_.run_dir / "config.yaml", options_.config_yaml);
-  MetricsLog log(options_.run_dir / "metrics.jsonl", iter);
+  // distributed: every rank starts from rank 0's tensors; only rank 0 writes files
+  Distributed* dist = options_.distributed.get();
+  const bool main_rank = !dist || dist->is_main();
+  if (dist) dist->broadcast_module(task_.state_module());
+  if (main_rank) write_file_atomic(options_.run_dir / "config.yaml", options_.config_yaml);
+  std::optional<MetricsLog> log;
+  if (main_rank) log.emplace(options_.run_dir / "metrics.jsonl", iter);
   StopSignals stop_signals;
   Progress progress(options_.iters);
   nlohmann::json last_eval;
@@ -157,19 +168,21 @@ nlohmann::json Trainer::run() {
     }
     optimizer->zero_grad();
     total.backward();
+    if (dist) dist->average_gradients(task_.trainable_parameters());
     if (options_.grad_clip > 0) torch::nn::utils::clip_grad_norm_(task_.trainable_parameters(), options_.grad_clip);
     optimizer->step();
     ++iter;
     ++window_iters;
     if (iter % options_.log_every == 0 || iter == options_.iters) {
       double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - window_start).count();
+      const int64_t images = window_iters * task_.images_per_step() * (dist ? dist->world_size() : 1);
       nlohmann::json record = {{"iter", iter}, {"lr", lr}, {"loss", total_value},
-                               {"images_per_s", window_iters * task_.images_per_step() / std::max(seconds, 1e-9)}};
+                               {"images_per_s", images / std::max(seconds, 1e-9)}};
       for (auto& [name, value] : losses) record["loss_" + name] = value.item<double>();
-      log.write(record);
+      if (log) log->write(record);
       std::ostringstream text;
       text << "loss " << total_value << "  " << int(record["images_per_s"].get<double>()) << " img/s";
-      progress.update(iter, text.str());
+      if (main_rank) progress.update(iter, text.str());
       window_start = std::chrono::steady_clock::now();
       window_iters = 0;
     }
@@ -179,13 +192,21 @@ nlohmann::json Trainer::run() {
       nlohmann::json record = last_eval;
       record["iter"] = iter;
       record["split"] = "val";
-      log.write(record);
+      if (log) log->write(record);
       spdlog::info("iter {}: val mIoU {:.4f}", iter, last_eval.value("miou", 0.0));
     }
-    const int signal = StopSignals::received();
-    if ((options_.checkpoint_every > 0 && iter % options_.checkpoint_every == 0) || last || signal) checkpoint(iter, *optimizer);
+    // A stop request ends every rank at the same step: the flag is agreed on across ranks.
+    int signal = StopSignals::received();
+    if (dist) {
+      auto flag = torch::tensor({static_cast<double>(signal)}, torch::TensorOptions().device(dist->device()));
+      dist->all_reduce_sum(flag);
+      signal = flag.item<double>() > 0 ? (signal ? signal : SIGTERM) : 0;
+    }
+    if (((options_.checkpoint_every > 0 && iter % options_.checkpoint_every == 0) || last || signal) && main_rank)
+      checkpoint(iter, *optimizer);
     if (signal && !last) {
-      progress.finish();
+      if (main_rank) progress.finish();
+      if (dist) dist->finish();  // after rank 0 saved: no rank is reported as failed
       const bool term = signal == SIGTERM;
       throw Error(term ? ExitCode::terminated : ExitCode::interrupted,
                   std::string("stopped by ") + (term ? "SIGTERM" : "SIGINT") + " after iteration " + std::to_string(iter) +
@@ -193,7 +214,7 @@ nlohmann::json Trainer::run() {
                       ", the same command resumes");
     }
   }
-  progress.finish();
+  if (main_rank) progress.finish();
   if (last_eval.is_null()) last_eval = task_.evaluate();  // resumed at the end already
   return last_eval;
 }

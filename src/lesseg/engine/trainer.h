@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lesseg/engine/distributed.h"
 #include "lesseg/engine/optim.h"
 #include "lesseg/engine/task.h"
 
@@ -22,6 +23,7 @@ struct TrainerOptions {
   ScheduleOptions schedule;
   std::filesystem::path run_dir;
   std::string config_yaml;  // resolved config, stored in checkpoints
+  DistributedPtr distributed;  // null for a single process; else only rank 0 writes files
 };
 
 TrainerOptions trainer_options_from(const Config& config, const std::filesystem::path& run_dir);

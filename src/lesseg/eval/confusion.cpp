@@ -24,6 +24,11 @@ void ConfusionMatrix::process(const at::Tensor& predictions, const at::Tensor& t
   matrix_ += counts.to(torch::kCPU);
 }
 
+void ConfusionMatrix::add_counts(const at::Tensor& counts) {
+  TORCH_CHECK(counts.sizes() == matrix_.sizes(), "confusion counts have the wrong shape");
+  matrix_ += counts.to(torch::kCPU, torch::kLong);
+}
+
 SegMetrics ConfusionMatrix::compute() const {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   auto m = matrix_.to(torch::kDouble);

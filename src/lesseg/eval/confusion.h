@@ -19,6 +19,8 @@ class ConfusionMatrix {
   // predictions, targets: integer tensors of the same shape; targets == ignore_index are skipped.
   void process(const at::Tensor& predictions, const at::Tensor& targets);
   SegMetrics compute() const;
+  // Adds a [C,C] count matrix (e.g. the sum over the ranks of a distributed evaluation).
+  void add_counts(const at::Tensor& counts);
   const at::Tensor& matrix() const { return matrix_; }  // [truth, prediction] int64 counts (CPU)
 
  private:

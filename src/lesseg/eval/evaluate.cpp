@@ -13,6 +13,12 @@ ConfusionMatrix evaluate_segmenter(Segmenter& model, SegDatasetPtr dataset, cons
     std::iota(first.begin(), first.end(), 0);
     dataset = std::make_shared<SubsetDataset>(dataset, first);
   }
+  if (options.world_size > 1) {  // every image once, on one rank (no padding, unlike training)
+    std::vector<size_t> mine;
+    for (size_t i = static_cast<size_t>(options.rank); i < dataset->size(); i += static_cast<size_t>(options.world_size))
+      mine.push_back(i);
+    dataset = std::make_shared<SubsetDataset>(dataset, mine);
+  }
   LoaderOptions lo;
   lo.batch_size = options.batch_size;
   lo.shuffle = false;

@@ -14,8 +14,10 @@ struct EvalOptions {
   AugmentOptions augment;  // resize only
   std::array<double, 3> mean{0.485, 0.456, 0.406}, std{0.229, 0.224, 0.225};
   torch::Device device = torch::kCPU;
+  int rank = 0, world_size = 1;  // distributed: this rank scores images rank, rank + world_size, ...
 };
 
+// The confusion matrix of this rank's images (sum it over the ranks for the whole split).
 ConfusionMatrix evaluate_segmenter(Segmenter& model, SegDatasetPtr dataset, const EvalOptions& options);
 // {"miou", "macc", "pixel_acc", "iou": [...], "classes": [...]}
 nlohmann::json metrics_json(const SegMetrics& metrics, const ClassInfo& classes);

@@ -9,10 +9,12 @@
 #include "lesseg/data/loader.h"
 #include "lesseg/data/open.h"
 #include "lesseg/engine/checkpoint.h"
+#include "lesseg/engine/distributed.h"
 #include "lesseg/engine/trainer.h"
 #include "lesseg/eval/evaluate.h"
 #include "lesseg/methods/saved_segmenter.h"
 #include "lesseg/models/weights.h"
+#include "lesseg/nn/functional.h"
 
 namespace lesseg {
 
@@ -26,8 +28,9 @@ std::array<double, 3> triple(const Config& config, const std::string& key) {
 
 class SupervisedTask : public TrainTask {
  public:
-  SupervisedTask(const Config& config, Segmenter model, SegDatasetPtr train, SegDatasetPtr val, torch::Device device)
-      : model_(std::move(model)), train_(std::move(train)), val_(std::move(val)), device_(device) {
+  SupervisedTask(const Config& config, Segmenter model, SegDatasetPtr train, SegDatasetPtr val, torch::Device device,
+                 DistributedPtr dist)
+      : model_(std::move(model)), train_(std::move(train)), val_(std::move(val)), device_(device), dist_(std::move(dist)) {
     loader_options_.batch_size = config.get<int>("train.batch_size");
     loader_options_.workers = config.get<int>("data.workers");
     loader_options_.prefetch = config.get<int>("data.prefetch");
@@ -36,6 +39,15 @@ class SupervisedTask : public TrainTask {
     loader_options_.mean = triple(config, "data.mean");
     loader_options_.std = triple(config, "data.std");
     if (loader_options_.batch_size <= 0) throw_usage("train.batch_size must be positive");
+    freeze_bn_ = config.get<bool>("train.freeze_bn");
+    if (dist_) {  // train.batch_size is the global batch; each rank draws its slice of it
+      if (loader_options_.batch_size % dist_->world_size() != 0)
+        throw_usage("train.batch_size " + std::to_string(loader_options_.batch_size) +
+                    " (the global batch) is not divisible by the world size " + std::to_string(dist_->world_size()));
+      loader_options_.batch_size /= dist_->world_size();
+      loader_options_.rank = eval_options_.rank = dist_->rank();
+      loader_options_.world_size = eval_options_.world_size = dist_->world_size();
+    }
     if (train_->size() < static_cast<size_t>(loader_options_.batch_size))
       throw_usage("the training split has " + std::to_string(train_->size()) + " images, fewer than train.batch_size");
     eval_options_.batch_size = config.get<int>("eval.batch_size");
@@ -58,6 +70,7 @@ class SupervisedTask : public TrainTask {
 
   LossTerms train_step(int64_t) override {
     model_->train();
+    if (freeze_bn_) freeze_batchnorm(*model_);
     Batch batch;
     loader_->next(batch);
     if (!batch.masks.defined()) throw_usage("supervised training needs masks for every training image");
@@ -70,6 +83,12 @@ class SupervisedTask : public TrainTask {
 
   nlohmann::json evaluate() override {
     auto confusion = evaluate_segmenter(model_, val_, eval_options_);
+    if (dist_) {
+      at::Tensor counts = confusion.matrix().clone();
+      dist_->all_reduce_sum(counts);
+      confusion.reset();
+      confusion.add_counts(counts);
+    }
     return metrics_json(confusion.compute(), val_->classes());
   }
 
@@ -77,6 +96,8 @@ class SupervisedTask : public TrainTask {
   Segmenter model_;
   SegDatasetPtr train_, val_;
   torch::Device device_;
+  DistributedPtr dist_;
+  bool freeze_bn_ = false;
   LoaderOptions loader_options_;
   EvalOptions eval_options_;
   std::unique_ptr<Loader> loader_;
@@ -87,6 +108,9 @@ class SupervisedTask : public TrainTask {
 TrainResult train_supervised(const Config& config, const std::filesystem::path& run_dir) {
   torch::Device device(config.get<std::string>("device"));
   torch::manual_seed(static_cast<uint64_t>(config.get<int64_t>("seed")));
+  DistributedPtr dist = Distributed::connect(distributed_options_from(config), device);  // null: one process
+  if (dist) device = dist->device();
+  const bool main_rank = !dist || dist->is_main();
   auto train = open_dataset(config, "train");
   auto val = open_dataset(config, "val");
   if (train->classes().num_classes() != val->classes().num_classes())
@@ -107,8 +131,10 @@ TrainResult train_supervised(const Config& config, const std::filesystem::path& 
   }
   saved.model->to(device);
 
-  SupervisedTask task(config, saved.model, train, val, device);
-  Trainer trainer(task, trainer_options_from(config, run_dir));
+  SupervisedTask task(config, saved.model, train, val, device, dist);
+  TrainerOptions trainer_options = trainer_options_from(config, run_dir);
+  trainer_options.distributed = dist;
+  Trainer trainer(task, trainer_options);
   TrainResult result;
   result.metrics = trainer.run();
   saved.mean = triple(config, "data.mean");
@@ -118,8 +144,9 @@ TrainResult train_supervised(const Config& config, const std::filesystem::path& 
   saved.resize_w = resize.at(1);
   saved.model->to(torch::kCPU);
   result.weights = run_dir / "model.safetensors";
-  save_segmenter(result.weights, saved);
+  if (main_rank) save_segmenter(result.weights, saved);
   result.checkpoint = run_dir / "checkpoints";
+  if (dist) dist->finish();
   return result;
 }
 
