@@ -15,7 +15,7 @@ void register_train(CLI::App& app) {
     std::string config, run_dir;
     std::vector<std::string> overrides;
     std::string weights, key;
-    bool allow_partial = false;
+    bool allow_partial = false, skip_bad_images = false;
     int threads = 0;
   };
   auto args = std::make_shared<Args>();
@@ -25,12 +25,14 @@ void register_train(CLI::App& app) {
   cmd->add_option("--weights", args->weights, "Start from these weights (.pth or .safetensors): a segmenter or a backbone");
   cmd->add_option("--key", args->key, "Sub-dict of a training checkpoint for --weights (teacher, student, model)");
   cmd->add_flag("--allow-partial", args->allow_partial, "Accept --weights that leave model tensors at their init");
+  cmd->add_flag("--skip-bad-images", args->skip_bad_images, "Skip and count unreadable training images instead of stopping");
   cmd->add_option("--threads", args->threads, "Intra-op threads (0 = all usable cores; overrides config)");
   cmd->callback([args] {
     auto overrides = args->overrides;
     if (!args->weights.empty()) overrides.push_back("model.weights=" + args->weights);
     if (!args->key.empty()) overrides.push_back("model.weights_key=" + args->key);
     if (args->allow_partial) overrides.push_back("model.allow_partial=true");
+    if (args->skip_bad_images) overrides.push_back("data.skip_bad_images=true");
     Config config = Config::load(args->config, overrides);
     int threads = args->threads > 0 ? args->threads : config.get<int>("threads");
     spdlog::info("threads: {}", apply_threads(threads));

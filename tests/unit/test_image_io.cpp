@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 #include <png.h>
 
+#include <sys/resource.h>
+
 #include <csetjmp>
 #include <filesystem>
 #include <opencv2/imgcodecs.hpp>
@@ -278,4 +280,54 @@ TEST(ImageIo, HugeDeclaredJpegIsRefusedBeforeDecoding) {
   bytes.replace(sof + 5, 4, "\xFF\xFF\xFF\xFF");  // height, width = 65535
   write_text(dir / "huge.jpg", bytes);
   EXPECT_TRUE(contains(error_of([&] { lesseg::read_image_rgb(dir / "huge.jpg"); }), "exceeds limit"));
+}
+
+namespace {
+
+// A real decompression bomb: a valid 17000 x 17000 grey PNG of zeros (289 M pixels, beyond
+// kMaxImagePixels) that compresses to a few hundred KB. Written row by row, never held in memory.
+bool write_png_bomb(const std::filesystem::path& path, int side) {
+  FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) return false;
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
+  png_infop info = png_create_info_struct(png);
+  std::vector<png_byte> row(static_cast<size_t>(side), 0);
+  bool ok = false;
+  if (!setjmp(png_jmpbuf(png))) {
+    png_init_io(png, f);
+    png_set_IHDR(png, info, side, side, 8, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+                 PNG_FILTER_TYPE_DEFAULT);
+    png_set_compression_level(png, 1);
+    png_write_info(png, info);
+    for (int y = 0; y < side; ++y) png_write_row(png, row.data());
+    png_write_end(png, nullptr);
+    ok = true;
+  }
+  png_destroy_write_struct(&png, &info);
+  std::fclose(f);
+  return ok;
+}
+
+long peak_rss_kb() {
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss;
+}
+
+}  // namespace
+
+TEST(ImageIo, DecompressionBombIsRefusedWithBoundedMemory) {
+  TempDir dir;
+  ASSERT_TRUE(write_png_bomb(dir / "bomb.png", 17000));
+  const auto file_kb = std::filesystem::file_size(dir / "bomb.png") / 1024;
+  const long before = peak_rss_kb();
+  int tried = 0;
+  for (int i = 0; i < 5; ++i, tried += 2) {
+    EXPECT_TRUE(contains(error_of([&] { lesseg::read_label_raw(dir / "bomb.png"); }), "exceeds limit"));
+    EXPECT_TRUE(contains(error_of([&] { lesseg::read_image_rgb(dir / "bomb.png"); }), "exceeds limit"));
+  }
+  const long grown_mb = (peak_rss_kb() - before) / 1024;
+  std::printf("  %d reads of a %lu KB PNG declaring 17000 x 17000 (289 MB decoded): peak RSS grew %ld MB\n", tried,
+              static_cast<unsigned long>(file_kb), grown_mb);
+  EXPECT_LT(grown_mb, 32);  // decoding it would need 289 MB (grey) or 867 MB (RGB)
 }

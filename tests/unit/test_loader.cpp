@@ -5,7 +5,9 @@
 #include <torch/torch.h>
 
 #include "lesseg/data/loader.h"
+#include "lesseg/data/formats/formats.h"
 #include "lesseg/data/synth/synth.h"
+#include "seg_fixtures.h"
 
 namespace lesseg {
 namespace {
@@ -90,6 +92,52 @@ TEST(Loader, NormalizationUsesMeanAndStd) {
   auto t = image_to_tensor(grey, {0.5, 0.5, 0.5}, {0.5, 0.5, 0.5});
   EXPECT_NEAR(t[0][0][0].item<float>(), 1.0f, 1e-6);
   EXPECT_NEAR(t[1][0][0].item<float>(), -1.0f, 1e-6);
+}
+
+}  // namespace
+}  // namespace lesseg
+
+namespace lesseg {
+namespace {
+
+// Six 8x6 images with masks in the folder format; image 2 is a truncated PNG.
+SegDatasetPtr folder_with_a_bad_image(const test::TempDir& dir) {
+  test::write_text(dir / "classes.yaml", "names: [background, thing]\n");
+  for (int i = 0; i < 6; ++i) {
+    const std::string stem = "img" + std::to_string(i);
+    test::write_image(dir / ("images/" + stem + ".png"));
+    test::write_cv(dir / ("masks/" + stem + ".png"), test::labels(1));
+  }
+  std::string bytes = test::read_bytes(dir / "images/img2.png");
+  test::write_text(dir / "images/img2.png", bytes.substr(0, bytes.size() / 2));
+  return open_folder(dir.path(), "");
+}
+
+TEST(Loader, BadImageStopsTheRunNamingTheFile) {
+  test::TempDir dir;
+  LoaderOptions options;
+  options.batch_size = 6;
+  options.shuffle = false;
+  Loader loader(folder_with_a_bad_image(dir), options);
+  Batch batch;
+  const std::string message = test::error_of([&] { loader.next(batch); });
+  EXPECT_NE(message.find("img2.png"), std::string::npos) << message;
+}
+
+TEST(Loader, SkipBadImagesSkipsAndCounts) {
+  test::TempDir dir;
+  LoaderOptions options;
+  options.batch_size = 6;
+  options.shuffle = false;
+  options.skip_bad_images = true;
+  Loader loader(folder_with_a_bad_image(dir), options);
+  Batch batch;
+  for (int epoch = 0; epoch < 2; ++epoch) {
+    ASSERT_TRUE(loader.next(batch));
+    EXPECT_EQ(batch.images.size(0), 6);
+    EXPECT_EQ(std::count(batch.ids.begin(), batch.ids.end(), "img3"), 2);  // img2's place went to img3
+  }
+  EXPECT_EQ(loader.skipped(), 2);  // once per epoch
 }
 
 }  // namespace

@@ -40,6 +40,7 @@ data:
   flip: true
   color_jitter: 0.2         # brightness / contrast / saturation strength, 0 = off
   blur_prob: 0.0
+  skip_bad_images: false    # skip (and count) unreadable or invalid training samples instead of stopping
   mean: [0.485, 0.456, 0.406]
   std: [0.229, 0.224, 0.225]
   workers: 2                # loader threads

@@ -1,7 +1,9 @@
 #include "lesseg/data/loader.h"
 
+#include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include "lesseg/core/error.h"
 #include "lesseg/core/rng.h"
 
 namespace lesseg {
@@ -62,13 +64,31 @@ bool Loader::plan_next(Plan& plan) {
   return true;
 }
 
+// ref: specs/reliability.md item 10. The substitute is the next dataset index, so a run with the
+// same bad files stays deterministic.
+SegSample Loader::get_or_skip(size_t index) const {
+  for (size_t tries = 0;; ++tries) {
+    try {
+      return dataset_->get((index + tries) % dataset_->size());
+    } catch (const Error& e) {
+      if (!options_.skip_bad_images || e.code() != ExitCode::bad_input) throw;
+      ++skipped_;
+      {
+        std::lock_guard<std::mutex> lock(skip_mutex_);
+        if (warned_.insert(e.what()).second) spdlog::warn("skipping a bad sample: {}", e.what());
+      }
+      if (tries + 1 >= dataset_->size()) throw_bad_input(e.what(), "every sample of the dataset is unreadable");
+    }
+  }
+}
+
 Batch Loader::build(const Plan& plan) const {
   Batch batch;
   std::vector<at::Tensor> images, masks;
   bool labeled = true;
   const int ignore = dataset_->classes().ignore_index;
   for (const auto& [index, seed] : plan.samples) {
-    SegSample sample = dataset_->get(index);
+    SegSample sample = get_or_skip(index);
     std::mt19937_64 rng(seed);
     augment(sample, options_.augment, ignore, rng);
     images.push_back(image_to_tensor(sample.image, options_.mean, options_.std));

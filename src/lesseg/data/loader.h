@@ -2,11 +2,13 @@
 // Batches for training and evaluation, prepared by C++ worker threads ahead of the trainer.
 // Deterministic for a seed: sample k of epoch e is augmented with an RNG seeded by (seed, e, k),
 // whichever thread prepares it and whichever rank draws it, and batches come out in order.
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
 #include <future>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include <ATen/core/Tensor.h>
@@ -33,6 +35,9 @@ struct LoaderOptions {
   uint64_t seed = 0;
   int rank = 0, world_size = 1;
   AugmentOptions augment;
+  // Unreadable or invalid samples (bad_input) are skipped, counted and replaced by the next index
+  // instead of stopping the run.
+  bool skip_bad_images = false;
   std::array<double, 3> mean{0.485, 0.456, 0.406};
   std::array<double, 3> std{0.229, 0.224, 0.225};
 };
@@ -52,6 +57,8 @@ class Loader {
   // Position after the batches handed out so far (for checkpoints).
   SamplerState state() const { return consumed_; }
   size_t batches_per_epoch() const;
+  // Samples skipped so far with skip_bad_images (a file that fails every epoch counts every time).
+  int64_t skipped() const { return skipped_; }
 
  private:
   struct Plan {
@@ -60,10 +67,14 @@ class Loader {
   };
   bool plan_next(Plan& plan);
   Batch build(const Plan& plan) const;
+  SegSample get_or_skip(size_t index) const;
   void worker_loop();
 
   SegDatasetPtr dataset_;
   LoaderOptions options_;
+  mutable std::atomic<int64_t> skipped_{0};
+  mutable std::mutex skip_mutex_;
+  mutable std::set<std::string> warned_;
   ShardedSampler sampler_;
   SamplerState planned_, consumed_;
   std::vector<size_t> epoch_order_;

@@ -38,6 +38,7 @@ class SupervisedTask : public TrainTask {
     loader_options_.augment = train_augment_from(config);
     loader_options_.mean = triple(config, "data.mean");
     loader_options_.std = triple(config, "data.std");
+    loader_options_.skip_bad_images = config.get<bool>("data.skip_bad_images");
     if (loader_options_.batch_size <= 0) throw_usage("train.batch_size must be positive");
     freeze_bn_ = config.get<bool>("train.freeze_bn");
     if (dist_) {  // train.batch_size is the global batch; each rank draws its slice of it
@@ -63,6 +64,7 @@ class SupervisedTask : public TrainTask {
   std::vector<torch::Tensor> trainable_parameters() override { return model_->parameters(); }
   int64_t images_per_step() const override { return loader_options_.batch_size; }
   SamplerState loader_state() const override { return loader_->state(); }
+  int64_t skipped_images() const { return loader_->skipped(); }
   void restore(SamplerState state) override {
     loader_.reset();  // join the old workers before starting new ones
     loader_ = std::make_unique<Loader>(train_, loader_options_, state);
@@ -137,6 +139,10 @@ TrainResult train_supervised(const Config& config, const std::filesystem::path& 
   Trainer trainer(task, trainer_options);
   TrainResult result;
   result.metrics = trainer.run();
+  if (task.skipped_images() > 0) {
+    spdlog::warn("skipped {} bad training samples (data.skip_bad_images); each file is named above", task.skipped_images());
+    result.metrics["skipped_images"] = task.skipped_images();
+  }
   saved.mean = triple(config, "data.mean");
   saved.std = triple(config, "data.std");
   auto resize = config.get<std::vector<int>>("data.resize");
