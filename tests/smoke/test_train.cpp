@@ -143,11 +143,14 @@ TEST(Cli, DoctorReportsBlasAndThreads) {
 }
 
 TEST(Cli, HelpForEverySubcommand) {
-  for (const char* cmd : {"train", "eval", "predict", "synth", "doctor", "report"}) {
+  for (const char* cmd : {"train", "eval", "predict", "synth", "doctor", "report", "import", "info", "launch"}) {
     CliResult r = run_cli(std::string(cmd) + " --help");
     EXPECT_EQ(r.code, 0) << cmd;
     EXPECT_NE(r.output.find("Usage"), std::string::npos) << cmd;
   }
+  CliResult nothing = run_cli("train --resume " + fresh_dir("no_run").string());
+  EXPECT_EQ(nothing.code, 2) << nothing.output;
+  EXPECT_NE(nothing.output.find("nothing to resume"), std::string::npos) << nothing.output;
 }
 
 // `lesseg info` and `lesseg import` on a real legacy checkpoint; a malicious file is refused by name.

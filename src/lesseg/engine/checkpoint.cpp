@@ -92,6 +92,8 @@ Checkpoint load_checkpoint(const fs::path& json_file) {
   return checkpoint;
 }
 
+bool has_checkpoint(const fs::path& dir) { return !checkpoint_jsons(dir).empty(); }
+
 std::optional<Checkpoint> load_latest_checkpoint(const fs::path& dir) {
   std::error_code ec;
   auto all = checkpoint_jsons(dir);

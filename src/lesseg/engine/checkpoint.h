@@ -33,6 +33,8 @@ std::filesystem::path save_checkpoint(const std::filesystem::path& dir, int64_t 
 // bad_weights when none is usable.
 std::optional<Checkpoint> load_latest_checkpoint(const std::filesystem::path& dir);
 Checkpoint load_checkpoint(const std::filesystem::path& json_file);
+// Whether `dir` holds any checkpoint manifest (usable or not).
+bool has_checkpoint(const std::filesystem::path& dir);
 
 // Module parameters and buffers by their state-dict names.
 std::vector<std::pair<std::string, at::Tensor>> module_tensors(const torch::nn::Module& module);
