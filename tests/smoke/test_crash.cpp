@@ -132,7 +132,7 @@ std::vector<std::string> train_command(const fs::path& run) {
                                    "--run-dir", run.string(), "--threads", "2"};
   for (const char* s : {"data.synth.size=64", "data.synth.num_train=64", "data.synth.num_val=8", "data.crop=[48,48]",
                         "model.decoder_channels=[64,32,16,16,8]", "train.batch_size=4", "train.iters=30",
-                        "train.log_every=5", "train.eval_every=0", "train.checkpoint_every=5", "data.workers=2",
+                        "train.log_every=1", "train.eval_every=0", "train.checkpoint_every=5", "data.workers=2",
                         "eval.max_images=4"}) {
     argv.push_back("--set");
     argv.push_back(s);
@@ -144,15 +144,32 @@ std::vector<std::pair<std::string, at::Tensor>> final_weights(const fs::path& ru
   return load_safetensors(run / "model.safetensors").tensors;
 }
 
+int64_t last_logged_iter(const fs::path& metrics) {
+  if (!fs::exists(metrics)) return 0;
+  std::istringstream lines(read_file(metrics));
+  std::string line;
+  int64_t last = 0;
+  while (std::getline(lines, line)) {
+    auto record = nlohmann::json::parse(line, nullptr, false);
+    if (record.is_object()) last = std::max(last, record.value("iter", int64_t{0}));
+  }
+  return last;
+}
+
 TEST(CrashSafety, KilledAndResumedRunEndsBitIdentical) {
   const fs::path straight = fresh("straight"), killed = fresh("killed"), log = killed.string() + ".log";
   ASSERT_EQ(wait_exit_code(spawn(train_command(straight), straight.string() + ".log")), 0) << read_file(straight.string() + ".log");
-  // Three kill -9 at different moments and one SIGTERM, each followed by the same command.
+  // Three kill -9 and one SIGTERM, each a random moment after the run passed a given iteration
+  // (checkpoints every 5), each followed by the same command.
   std::mt19937 rng(3);
   int interruptions = 0;
-  for (int signal : {SIGKILL, SIGTERM, SIGKILL, SIGKILL}) {
+  const std::vector<std::pair<int, int64_t>> plan = {{SIGKILL, 7}, {SIGTERM, 13}, {SIGKILL, 19}, {SIGKILL, 24}};
+  for (const auto& [signal, after_iter] : plan) {
     pid_t pid = spawn(train_command(killed), log);
-    std::this_thread::sleep_for(std::chrono::milliseconds(1500 + rng() % 2000));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (last_logged_iter(killed / "metrics.jsonl") < after_iter && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 150));
     ::kill(pid, signal);
     const int code = wait_exit_code(pid);
     if (code == 0) break;  // finished before the signal
@@ -162,7 +179,7 @@ TEST(CrashSafety, KilledAndResumedRunEndsBitIdentical) {
   // The last restart uses `--resume`, which takes the run's own resolved config.yaml.
   ASSERT_EQ(wait_exit_code(spawn({LESSEG_CLI, "train", "--resume", killed.string(), "--threads", "2"}, log)), 0)
       << read_file(log);
-  EXPECT_GE(interruptions, 2) << read_file(log);
+  EXPECT_EQ(interruptions, 4) << read_file(log);
   auto a = final_weights(straight), b = final_weights(killed);
   ASSERT_EQ(a.size(), b.size());
   double max_diff = 0;
