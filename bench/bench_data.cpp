@@ -5,7 +5,7 @@
 // program in the same run). Rows: one thread (lesseg) / one process (Python), then lesseg's Loader
 // with N worker threads / torch DataLoader with N worker processes, batches of --batch.
 // Skips with a message when the data is missing.
-//   build/bench/bench_data [--root DIR] [--crop H W] [--images N] [--warmup 16] [--workers N]
+//   build/bench/bench_data [--root DIR] [--crop H W] [--images N (2 passes)] [--warmup 16] [--workers N]
 //                          [--batch 8] [--python /usr/bin/python3] [--no-python] [--no-pil]
 #include <chrono>
 #include <cstdio>
@@ -40,7 +40,7 @@ void warm_page_cache(const fs::path& dir) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  fs::path root = fs::path(LESSEG_SOURCE_DIR) / ".." / "shared" / "data" / "camvid";
+  fs::path root = (fs::path(LESSEG_SOURCE_DIR) / ".." / "shared" / "data" / "camvid").lexically_normal();
   int crop_h = 360, crop_w = 480, images = 0, warmup = 16, workers = 0, batch = 8;
   std::string python = LESSEG_REFERENCE_PYTHON;
   bool with_python = true, no_pil = false;
@@ -77,7 +77,7 @@ int main(int argc, char** argv) {
 
   const auto dataset = lesseg::open_dataset_by_format("camvid", root.string(), "train");
   const int ignore = dataset->classes().ignore_index;
-  const int count = images > 0 ? images : static_cast<int>(dataset->size());
+  const int count = images > 0 ? images : 2 * static_cast<int>(dataset->size());  // two passes
   lesseg::AugmentOptions augment;
   augment.crop_h = crop_h;
   augment.crop_w = crop_w;
