@@ -122,7 +122,8 @@ int main(int argc, char** argv) {
     std::filesystem::remove(keys_file);
   }
   const bool known = reference.is_object();
-  const double theirs = known ? reference.value("seconds_per_step", 0.0) : 0.0;
+  auto field = [&](const char* key) { return known ? reference.value(key, 0.0) : 0.0; };
+  const double theirs = field("seconds_per_step");
 
   using lesseg::bench::cell;
   std::printf("\nTraining step, %s (%s, decoder [%s], %lld classes): batch %lld, %dx%d, %s lr %g, "
@@ -134,11 +135,11 @@ int main(int argc, char** argv) {
               our_rss);
   std::printf("%-15s %10s %10s %12s %14s\n", "PyTorch", cell(theirs > 0, theirs * 1e3, "%.1f").c_str(),
               cell(theirs > 0, double(batch) / theirs, "%.1f").c_str(),
-              cell(known, reference.value("params", 0.0), "%.0f").c_str(),
-              cell(known, reference.value("peak_rss_kb", 0.0) / 1024.0, "%.0f").c_str());
+              cell(known, field("params"), "%.0f").c_str(),
+              cell(known, field("peak_rss_kb") / 1024.0, "%.0f").c_str());
   std::printf("%-15s %10s %10s\n", "lesseg/PyTorch", cell(theirs > 0, ours / theirs, "%.2f").c_str(),
               cell(theirs > 0, theirs / ours, "%.2f").c_str());
-  if (known) {
+  if (known && reference.contains("keys")) {
     const auto& keys = reference["keys"];
     std::printf("state_dict vs lesseg: %d names and shapes match, %zu missing, %zu unexpected, %zu shape mismatches\n",
                 keys.value("matched", 0), keys["missing"].size(), keys["unexpected"].size(),
