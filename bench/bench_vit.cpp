@@ -3,9 +3,7 @@
 // machine's measured float32 matmul throughput.
 //   build/bench/bench_vit [--threads N] [--python /usr/bin/python3] [--no-python]
 #include <cstdio>
-#include <iostream>
 #include <map>
-#include <memory>
 #include <string>
 
 #include <benchmark/benchmark.h>
@@ -14,6 +12,7 @@
 
 #include "lesseg/core/threads.h"
 #include "lesseg/models/vit.h"
+#include "reference.h"
 
 namespace {
 
@@ -63,19 +62,8 @@ class Collector : public benchmark::ConsoleReporter {
 };
 
 nlohmann::json run_python(const std::string& python, int threads) {
-  const std::string command = python + " " + LESSEG_SOURCE_DIR + "/tools/bench/vit_forward.py --threads " +
-                              std::to_string(threads) + " --batches 1 32";
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
-  if (!pipe) return nullptr;
-  std::string out = "\n";
-  char buffer[4096];
-  while (size_t n = fread(buffer, 1, sizeof(buffer), pipe.get())) out.append(buffer, n);
-  try {
-    return nlohmann::json::parse(out.substr(out.rfind("\n{") + 1));
-  } catch (...) {
-    std::cerr << "reference did not run: " << command << "\n" << out << "\n";
-    return nullptr;
-  }
+  return lesseg::bench::run_reference(python + " " + LESSEG_SOURCE_DIR + "/tools/bench/vit_forward.py --threads " +
+                                      std::to_string(threads) + " --batches 1 32");
 }
 
 }  // namespace
@@ -112,14 +100,10 @@ int main(int argc, char** argv) {
     const double gflops = vit_flops(lesseg::vit_small(16), kSize, batch) / ours * 1e-9;
     double theirs = 0;
     if (reference.is_object()) theirs = reference["batches"].value(std::to_string(batch), 0.0);
-    auto text = [](bool known, double value, const char* format) {
-      char buffer[32] = "n/a";
-      if (known) std::snprintf(buffer, sizeof(buffer), format, value);
-      return std::string(buffer);
-    };
-    std::printf("%6d %12.1f %12s %14s %10.1f %14s\n", batch, ours * 1e3, text(theirs > 0, theirs * 1e3, "%.1f").c_str(),
-                text(theirs > 0, ours / theirs, "%.2f").c_str(), gflops,
-                text(collector.matmul_gflops > 0, 100.0 * gflops / collector.matmul_gflops, "%.0f%%").c_str());
+    using lesseg::bench::cell;
+    std::printf("%6d %12.1f %12s %14s %10.1f %14s\n", batch, ours * 1e3, cell(theirs > 0, theirs * 1e3, "%.1f").c_str(),
+                cell(theirs > 0, ours / theirs, "%.2f").c_str(), gflops,
+                cell(collector.matmul_gflops > 0, 100.0 * gflops / collector.matmul_gflops, "%.0f%%").c_str());
   }
   if (reference.is_object()) std::printf("reference: Python PyTorch %s, %d threads\n",
                                          reference.value("torch", std::string("?")).c_str(), reference.value("threads", 0));

@@ -1,0 +1,45 @@
+#pragma once
+// Shared by the benchmarks: run the Python reference (tools/bench/*.py) in the same run and read the
+// one JSON line it prints last; peak RSS; table cells that say n/a when a side did not run.
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace lesseg::bench {
+
+// Runs `command` (stdout captured, stderr passed through) and parses the last line that starts with
+// '{'; null (with the output on stderr) when it did not run or printed no JSON.
+inline nlohmann::json run_reference(const std::string& command) {
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
+  if (!pipe) return nullptr;
+  std::string out = "\n";
+  char buffer[4096];
+  while (size_t n = fread(buffer, 1, sizeof(buffer), pipe.get())) out.append(buffer, n);
+  try {
+    return nlohmann::json::parse(out.substr(out.rfind("\n{") + 1));
+  } catch (...) {
+    std::cerr << "reference did not run: " << command << "\n" << out << "\n";
+    return nullptr;
+  }
+}
+
+// Peak resident set size of this process so far (getrusage ru_maxrss), in MiB.
+inline double peak_rss_mib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // kilobytes on Linux
+}
+
+// `value` printed with `format`, or "n/a" when not known.
+inline std::string cell(bool known, double value, const char* format) {
+  char buffer[32] = "n/a";
+  if (known) std::snprintf(buffer, sizeof(buffer), format, value);
+  return buffer;
+}
+
+}  // namespace lesseg::bench
