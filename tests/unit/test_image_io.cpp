@@ -3,6 +3,7 @@
 #include <png.h>
 
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <csetjmp>
 #include <filesystem>
@@ -200,6 +201,15 @@ TEST(ImageIo, DanglingSymlink) {
   fs::create_symlink(dir / "gone.png", dir / "link.png");
   std::string msg = error_of([&] { lesseg::read_label_raw(dir / "link.png"); });
   EXPECT_TRUE(contains(msg, "link.png") && contains(msg, "dangling")) << msg;
+}
+
+TEST(ImageIo, UnreadablePermissions) {
+  if (::geteuid() == 0) GTEST_SKIP() << "running as root, which reads any file whatever its permissions";
+  TempDir dir;
+  lesseg::test::write_image(dir / "locked.png");
+  fs::permissions(dir / "locked.png", fs::perms::none);
+  std::string msg = error_of([&] { lesseg::read_image_rgb(dir / "locked.png"); });
+  EXPECT_TRUE(contains(msg, "locked.png") && contains(msg, "cannot")) << msg;
 }
 
 TEST(ImageIo, TruncatedPng) {
