@@ -28,12 +28,22 @@ namespace lesseg {
 namespace {
 namespace fs = std::filesystem;
 
+fs::path scratch() { return fs::temp_directory_path() / ("lesseg_crash_" + std::to_string(::getpid())); }
+
 fs::path fresh(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("lesseg_crash_" + std::to_string(::getpid())) / name;
+  fs::path dir = scratch() / name;
   fs::remove_all(dir);
   fs::create_directories(dir.parent_path());
   return dir;
 }
+
+// Each test runs in its own process under CTest; its scratch folder goes when the test passes.
+class CrashSafety : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    if (!HasFailure()) fs::remove_all(scratch());
+  }
+};
 
 // Starts `program args...` with stdout/stderr sent to `log`; returns its pid.
 pid_t spawn(const std::vector<std::string>& argv, const fs::path& log) {
@@ -70,7 +80,7 @@ size_t count_saves(const fs::path& log) {
   return count;
 }
 
-TEST(CrashSafety, KillDuringCheckpointWritesNeverLeavesAnUnreadableLatest) {
+TEST_F(CrashSafety, KillDuringCheckpointWritesNeverLeavesAnUnreadableLatest) {
   const fs::path dir = fresh("kill_writes"), log = dir.string() + ".log";
   std::mt19937 rng(17);
   int kills = 0, unreadable = 0, checked = 0, mid_write = 0;
@@ -109,7 +119,7 @@ TEST(CrashSafety, KillDuringCheckpointWritesNeverLeavesAnUnreadableLatest) {
   EXPECT_EQ(unreadable, 0);
 }
 
-TEST(CrashSafety, DiskFullDuringSaveKeepsThePreviousCheckpoint) {
+TEST_F(CrashSafety, DiskFullDuringSaveKeepsThePreviousCheckpoint) {
   const fs::path dir = fresh("disk_full"), log = dir.string() + ".log";
   ASSERT_EQ(wait_exit_code(spawn({LESSEG_CHECKPOINT_WRITER, dir.string(), "--count", "1", "--mb", "1"}, log)), 0);
   // The next checkpoint (8 MB) does not fit under a 4 MB file-size limit.
@@ -156,7 +166,7 @@ int64_t last_logged_iter(const fs::path& metrics) {
   return last;
 }
 
-TEST(CrashSafety, KilledAndResumedRunEndsBitIdentical) {
+TEST_F(CrashSafety, KilledAndResumedRunEndsBitIdentical) {
   const fs::path straight = fresh("straight"), killed = fresh("killed"), log = killed.string() + ".log";
   ASSERT_EQ(wait_exit_code(spawn(train_command(straight), straight.string() + ".log")), 0) << read_file(straight.string() + ".log");
   // Three kill -9 and one SIGTERM, each a random moment after the run passed a given iteration
