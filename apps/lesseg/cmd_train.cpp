@@ -1,3 +1,4 @@
+#include <cstdlib>
 #include <iostream>
 
 #include <spdlog/spdlog.h>
@@ -52,6 +53,8 @@ void register_train(CLI::App& app) {
     const std::string method = config.get<std::string>("method");
     if (method != "supervised") throw_usage("unknown method '" + method + "' (known: supervised)");
     TrainResult result = train_supervised(config, run_dir);
+    const char* rank = std::getenv("RANK");  // under lesseg launch / torchrun only rank 0 reports
+    if (rank && std::string(rank) != "0") return;
     std::cout << "validation mIoU: " << result.metrics.value("miou", 0.0) << "\n"
               << "weights:     " << result.weights.string() << "\n"
               << "checkpoints: " << result.checkpoint.string() << "\n"
