@@ -66,13 +66,13 @@ bool Loader::plan_next(Plan& plan) {
 
 // ref: specs/reliability.md item 10. The substitute is the next dataset index, so a run with the
 // same bad files stays deterministic.
-SegSample Loader::get_or_skip(size_t index) const {
+SegSample Loader::get_or_skip(size_t index, int64_t& skipped) const {
   for (size_t tries = 0;; ++tries) {
     try {
       return dataset_->get((index + tries) % dataset_->size());
     } catch (const Error& e) {
       if (!options_.skip_bad_images || e.code() != ExitCode::bad_input) throw;
-      ++skipped_;
+      ++skipped;
       {
         std::lock_guard<std::mutex> lock(skip_mutex_);
         if (warned_.insert(e.what()).second) spdlog::warn("skipping a bad sample: {}", e.what());
@@ -88,7 +88,7 @@ Batch Loader::build(const Plan& plan) const {
   bool labeled = true;
   const int ignore = dataset_->classes().ignore_index;
   for (const auto& [index, seed] : plan.samples) {
-    SegSample sample = get_or_skip(index);
+    SegSample sample = get_or_skip(index, batch.skipped);
     std::mt19937_64 rng(seed);
     augment(sample, options_.augment, ignore, rng);
     images.push_back(image_to_tensor(sample.image, options_.mean, options_.std));
@@ -139,6 +139,7 @@ bool Loader::next(Batch& batch) {
   pending_.pop_front();
   batch = future.get();
   consumed_ = after;
+  skipped_ += batch.skipped;  // counted when handed out, not when prefetched
   return true;
 }
 

@@ -2,7 +2,6 @@
 // Batches for training and evaluation, prepared by C++ worker threads ahead of the trainer.
 // Deterministic for a seed: sample k of epoch e is augmented with an RNG seeded by (seed, e, k),
 // whichever thread prepares it and whichever rank draws it, and batches come out in order.
-#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -23,6 +22,7 @@ struct Batch {
   at::Tensor images;  // [B,3,H,W] float32, normalized
   at::Tensor masks;   // [B,H,W] int64 (ignore_index where unlabeled); undefined if unlabeled
   std::vector<std::string> ids;
+  int64_t skipped = 0;  // bad samples replaced in this batch (LoaderOptions::skip_bad_images)
 };
 
 struct LoaderOptions {
@@ -57,7 +57,8 @@ class Loader {
   // Position after the batches handed out so far (for checkpoints).
   SamplerState state() const { return consumed_; }
   size_t batches_per_epoch() const;
-  // Samples skipped so far with skip_bad_images (a file that fails every epoch counts every time).
+  // Samples skipped in the batches handed out so far with skip_bad_images (a file that fails every
+  // epoch counts every time).
   int64_t skipped() const { return skipped_; }
 
  private:
@@ -67,12 +68,12 @@ class Loader {
   };
   bool plan_next(Plan& plan);
   Batch build(const Plan& plan) const;
-  SegSample get_or_skip(size_t index) const;
+  SegSample get_or_skip(size_t index, int64_t& skipped) const;
   void worker_loop();
 
   SegDatasetPtr dataset_;
   LoaderOptions options_;
-  mutable std::atomic<int64_t> skipped_{0};
+  int64_t skipped_ = 0;
   mutable std::mutex skip_mutex_;
   mutable std::set<std::string> warned_;
   ShardedSampler sampler_;

@@ -1,6 +1,7 @@
 #include "lesseg/models/weights.h"
 
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -17,20 +18,24 @@ namespace {
 
 bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
 
-// Every prefix P such that P + (a model name) is a file name, with how many names it explains.
+// The shortest prefix of `name` (at least `scope`, cut after a '.') whose remainder is a model name.
+std::optional<std::string> model_prefix(const std::string& name, const std::string& scope,
+                                        const std::set<std::string>& model_names) {
+  for (size_t cut = scope.size();;) {
+    if (model_names.count(name.substr(cut))) return name.substr(0, cut);
+    const size_t dot = name.find('.', cut);
+    if (dot == std::string::npos) return std::nullopt;
+    cut = dot + 1;
+  }
+}
+
+// Every such prefix among the file's names under `scope`, with how many names it explains.
 std::map<std::string, size_t> prefix_votes(const std::set<std::string>& model_names, const NamedTensors& file,
                                            const std::string& scope) {
   std::map<std::string, size_t> votes;
-  for (const auto& [name, _] : file) {
-    if (!starts_with(name, scope)) continue;
-    for (size_t cut = scope.size(); cut < name.size(); cut = name.find('.', cut) + 1) {
-      if (model_names.count(name.substr(cut))) {
-        ++votes[name.substr(0, cut)];
-        break;
-      }
-      if (name.find('.', cut) == std::string::npos) break;
-    }
-  }
+  for (const auto& [name, _] : file)
+    if (starts_with(name, scope))
+      if (auto prefix = model_prefix(name, scope, model_names)) ++votes[*prefix];
   return votes;
 }
 
