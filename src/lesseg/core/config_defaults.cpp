@@ -5,7 +5,7 @@ namespace lesseg {
 
 const char* default_config_yaml() {
   return R"YAML(
-method: supervised          # supervised (more methods arrive with later issues)
+method: supervised          # train: supervised | pretrain: simclr | samclr | dino | mae
 seed: 0
 device: cpu                 # cpu | cuda | cuda:N
 threads: 0                  # intra-op threads; 0 = all usable cores
@@ -53,6 +53,8 @@ train:
   lr: 0.01
   momentum: 0.9
   weight_decay: 0.0001
+  weight_decay_end: -1.0    # < 0: constant weight decay; else cosine from weight_decay to this (DINO: 0.04 -> 0.4)
+  betas: [0.9, 0.999]       # AdamW betas (MAE: [0.9, 0.95])
   schedule: poly            # poly | cosine | constant
   poly_power: 0.9
   warmup_iters: 0
@@ -69,6 +71,61 @@ distributed:                # multi-process training; rank and world size come f
   timeout_s: 60             # collectives, rendezvous and rank liveness; then every rank exits with code 6
   bucket_mb: 4.0            # gradient all-reduce bucket size
   sync_bn: false            # synchronized BatchNorm: not supported yet (true is a usage error)
+
+views:                      # self-supervised views (lesseg pretrain); global views first, then local ones
+  global_count: 2
+  global_size: 224
+  global_scale: [0.08, 1.0] # area fraction range of the random resized crop
+  local_count: 0            # DINO / SAMCLR multi-crop
+  local_size: 96
+  local_scale: [0.05, 0.4]
+  flip: 0.5
+  jitter_prob: 0.8
+  jitter: [0.4, 0.4, 0.2, 0.1]   # brightness, contrast, saturation, hue
+  grayscale: 0.2
+  blur: [0.5, 0.5, 0.5]     # blur probability: first global view, other global views, local views
+  solarize: [0.0, 0.0, 0.0] # solarization probability, same order (DINO: [0, 0.2, 0])
+
+ssl:
+  head_hidden: 2048         # projection / DINO head hidden width
+  proj_dim: 128             # SimCLR projection output
+  temperature: 0.5          # SimCLR / SAMCLR NT-Xent temperature (SAMCLR paper: 0.07)
+  dino_out_dim: 65536       # DINO prototypes K
+  dino_bottleneck: 256
+  dino_norm_last_layer: true
+  student_temp: 0.1
+  teacher_temp: 0.04        # warmed up linearly to teacher_temp_end over teacher_temp_warmup_iters
+  teacher_temp_end: 0.07
+  teacher_temp_warmup_iters: 0
+  center_momentum: 0.9
+  momentum: 0.996           # EMA teacher momentum, cosine schedule to 1
+  freeze_last_layer_iters: 0  # DINO: the head's last layer is frozen during the first epoch
+  mask_ratio: 0.75          # MAE
+  norm_pix_loss: true
+  decoder_dim: 512
+  decoder_depth: 8
+  decoder_heads: 16
+
+samclr:
+  regions: proposer         # proposer (built-in, no external model) | sam (per-image SAM JSON) | gt (instance masks)
+  sam_dir: ""               # folder of <image stem>.json files from SAM's automatic mask generator or SA-1B
+  gt_instances: ""          # COCO instances JSON of the training images (regions: gt)
+  min_area: 600             # regions with area <= this many pixels are dropped
+  contain: 0.9              # a mask inside a larger object by more than this fraction joins that object
+  box_scale: 1.0            # the region's box is enlarged by this fraction of its width and height
+  proposer_sigma: 0.5       # OpenCV ximgproc graph segmentation (Felzenszwalb-Huttenlocher)
+  proposer_k: 300
+  proposer_min_size: 100
+
+probe:                      # feature evaluation (lesseg probe; kNN during pretraining)
+  data: ""                  # classification set: a folder with labels.txt (file label), or class subfolders
+  train_fraction: 0.5       # the seeded share of `data` used as the kNN bank / linear-probe training set
+  knn_k: 20
+  knn_temperature: 0.07
+  image_size: 64            # probe images are resized to this square side
+  linear_iters: 500
+  linear_lr: 0.1
+  batch_size: 64
 
 eval:
   batch_size: 8

@@ -87,6 +87,7 @@ Batch Loader::build(const Plan& plan) const {
   std::vector<at::Tensor> images, masks;
   bool labeled = true;
   const int ignore = dataset_->classes().ignore_index;
+  if (options_.views) return build_views(plan);
   for (const auto& [index, seed] : plan.samples) {
     SegSample sample = get_or_skip(index, batch.skipped);
     std::mt19937_64 rng(seed);
@@ -105,6 +106,24 @@ Batch Loader::build(const Plan& plan) const {
                 batch.ids[0], " vs ", batch.ids[i], "): set data.resize or data.crop, or eval.batch_size 1");
   batch.images = torch::stack(images);
   if (labeled && !masks.empty()) batch.masks = torch::stack(masks);
+  return batch;
+}
+
+Batch Loader::build_views(const Plan& plan) const {
+  Batch batch;
+  std::vector<std::vector<at::Tensor>> per_view(options_.views->num_views());
+  for (const auto& [index, seed] : plan.samples) {
+    SegSample sample = get_or_skip(index, batch.skipped);
+    std::mt19937_64 rng(seed);
+    Views views = options_.views->make(sample, index, rng);
+    TORCH_CHECK(views.images.size() == per_view.size(), "view maker returned ", views.images.size(), " views, expected ",
+                per_view.size());
+    for (size_t v = 0; v < per_view.size(); ++v)
+      per_view[v].push_back(image_to_tensor(views.images[v], options_.mean, options_.std));
+    batch.fallbacks += views.fallback ? 1 : 0;
+    batch.ids.push_back(sample.id);
+  }
+  for (auto& tensors : per_view) batch.views.push_back(torch::stack(tensors));
   return batch;
 }
 
@@ -140,6 +159,7 @@ bool Loader::next(Batch& batch) {
   batch = future.get();
   consumed_ = after;
   skipped_ += batch.skipped;  // counted when handed out, not when prefetched
+  fallbacks_ += batch.fallbacks;
   return true;
 }
 

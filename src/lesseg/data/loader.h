@@ -14,6 +14,7 @@
 
 #include "lesseg/data/dataset.h"
 #include "lesseg/data/sampler.h"
+#include "lesseg/data/ssl/views.h"
 #include "lesseg/data/transforms.h"
 
 namespace lesseg {
@@ -21,7 +22,9 @@ namespace lesseg {
 struct Batch {
   at::Tensor images;  // [B,3,H,W] float32, normalized
   at::Tensor masks;   // [B,H,W] int64 (ignore_index where unlabeled); undefined if unlabeled
+  std::vector<at::Tensor> views;  // with LoaderOptions::views: view v of every sample, [B,3,h_v,w_v]
   std::vector<std::string> ids;
+  int64_t fallbacks = 0;  // samples whose region sampler fell back to whole-image views
   int64_t skipped = 0;  // bad samples replaced in this batch (LoaderOptions::skip_bad_images)
 };
 
@@ -35,6 +38,8 @@ struct LoaderOptions {
   uint64_t seed = 0;
   int rank = 0, world_size = 1;
   AugmentOptions augment;
+  // Self-supervised views instead of `augment`: Batch::views is filled, Batch::images/masks are not.
+  ViewMakerPtr views;
   // Unreadable or invalid samples (bad_input) are skipped, counted and replaced by the next index
   // instead of stopping the run.
   bool skip_bad_images = false;
@@ -60,6 +65,8 @@ class Loader {
   // Samples skipped in the batches handed out so far with skip_bad_images (a file that fails every
   // epoch counts every time).
   int64_t skipped() const { return skipped_; }
+  // Samples whose views fell back to the whole image (LoaderOptions::views), in batches handed out.
+  int64_t fallbacks() const { return fallbacks_; }
 
  private:
   struct Plan {
@@ -68,12 +75,13 @@ class Loader {
   };
   bool plan_next(Plan& plan);
   Batch build(const Plan& plan) const;
+  Batch build_views(const Plan& plan) const;
   SegSample get_or_skip(size_t index, int64_t& skipped) const;
   void worker_loop();
 
   SegDatasetPtr dataset_;
   LoaderOptions options_;
-  int64_t skipped_ = 0;
+  int64_t skipped_ = 0, fallbacks_ = 0;
   mutable std::mutex skip_mutex_;
   mutable std::set<std::string> warned_;
   ShardedSampler sampler_;

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <map>
+#include <set>
 
 #include <torch/torch.h>
 
@@ -9,15 +10,50 @@
 
 namespace lesseg {
 
+namespace {
+std::vector<torch::optim::OptimizerParamGroup> parameter_groups(const std::vector<torch::Tensor>& parameters,
+                                                                const std::vector<torch::Tensor>& no_decay,
+                                                                std::unique_ptr<torch::optim::OptimizerOptions> exempt) {
+  std::set<const void*> exempted;
+  for (const auto& p : no_decay) exempted.insert(p.unsafeGetTensorImpl());
+  std::vector<torch::Tensor> decay, keep;
+  for (const auto& p : parameters) (exempted.count(p.unsafeGetTensorImpl()) ? keep : decay).push_back(p);
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay);
+  if (!keep.empty()) groups.emplace_back(keep, std::move(exempt));
+  return groups;
+}
+}  // namespace
+
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<torch::Tensor>& parameters,
-                                                        const OptimizerOptions& o) {
-  if (o.name == "sgd")
-    return std::make_unique<torch::optim::SGD>(
-        parameters, torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay));
-  if (o.name == "adamw")
-    return std::make_unique<torch::optim::AdamW>(parameters,
-                                                 torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
+                                                        const OptimizerOptions& o,
+                                                        const std::vector<torch::Tensor>& no_decay) {
+  if (o.name == "sgd") {
+    auto options = torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay);
+    auto exempt = std::make_unique<torch::optim::SGDOptions>(options);
+    exempt->weight_decay(0);
+    return std::make_unique<torch::optim::SGD>(parameter_groups(parameters, no_decay, std::move(exempt)), options);
+  }
+  if (o.name == "adamw") {
+    auto options = torch::optim::AdamWOptions(o.lr).betas({o.beta1, o.beta2}).weight_decay(o.weight_decay);
+    auto exempt = std::make_unique<torch::optim::AdamWOptions>(options);
+    exempt->weight_decay(0);
+    return std::make_unique<torch::optim::AdamW>(parameter_groups(parameters, no_decay, std::move(exempt)), options);
+  }
   throw_usage("unknown train.optimizer '" + o.name + "' (known: sgd, adamw)");
+}
+
+double weight_decay_at(const OptimizerOptions& o, int64_t iter, int64_t total_iters) {
+  if (o.weight_decay_end < 0) return o.weight_decay;
+  // ref: dino utils.cosine_scheduler, per iteration
+  const double progress = std::min(1.0, double(iter) / double(std::max<int64_t>(1, total_iters)));
+  return o.weight_decay_end + 0.5 * (o.weight_decay - o.weight_decay_end) * (1.0 + std::cos(M_PI * progress));
+}
+
+void set_weight_decay(torch::optim::Optimizer& optimizer, double weight_decay) {
+  auto& options = optimizer.param_groups().front().options();
+  if (auto* sgd = dynamic_cast<torch::optim::SGDOptions*>(&options)) sgd->weight_decay(weight_decay);
+  else if (auto* adamw = dynamic_cast<torch::optim::AdamWOptions*>(&options)) adamw->weight_decay(weight_decay);
 }
 
 double lr_factor(const ScheduleOptions& o, int64_t iter) {

@@ -11,10 +11,14 @@ namespace lesseg {
 struct OptimizerOptions {
   std::string name = "sgd";  // sgd | adamw
   double lr = 0.01, momentum = 0.9, weight_decay = 1e-4;
+  double beta1 = 0.9, beta2 = 0.999;  // AdamW
+  double weight_decay_end = -1;       // < 0: constant; else cosine from weight_decay to this (DINO)
 };
 
+// Parameter group 0 decays, group 1 (`no_decay`, a subset of `parameters`) does not.
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<torch::Tensor>& parameters,
-                                                        const OptimizerOptions& options);
+                                                        const OptimizerOptions& options,
+                                                        const std::vector<torch::Tensor>& no_decay = {});
 
 struct ScheduleOptions {
   std::string name = "poly";  // poly | cosine | constant
@@ -26,6 +30,9 @@ struct ScheduleOptions {
 // Learning-rate factor (multiplies the base lr) at iteration `iter` (0-based).
 double lr_factor(const ScheduleOptions& options, int64_t iter);
 void set_learning_rate(torch::optim::Optimizer& optimizer, double lr);
+// Weight decay at iteration `iter` (cosine to weight_decay_end when set), applied to group 0 only.
+double weight_decay_at(const OptimizerOptions& options, int64_t iter, int64_t total_iters);
+void set_weight_decay(torch::optim::Optimizer& optimizer, double weight_decay);
 
 // Optimizer state as named tensors ("optim.<param index>.<field>") for checkpoints, and back.
 std::vector<std::pair<std::string, torch::Tensor>> optimizer_state_tensors(torch::optim::Optimizer& optimizer);

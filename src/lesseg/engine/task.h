@@ -22,9 +22,15 @@ class TrainTask {
   virtual torch::nn::Module& state_module() = 0;
   // Parameters the optimizer updates.
   virtual std::vector<torch::Tensor> trainable_parameters() = 0;
+  // Those of trainable_parameters() exempt from weight decay (biases and norms, in DINO and MAE).
+  virtual std::vector<torch::Tensor> no_weight_decay_parameters() { return {}; }
+  // Called after the gradients are ready (averaged across ranks, clipped), before the optimizer step.
+  virtual void after_backward(int64_t /*iter*/) {}
+  // Called after the optimizer step (e.g. to update an EMA teacher).
+  virtual void after_step(int64_t /*iter*/) {}
   // Draws the next batch itself and returns its losses (graph attached).
   virtual LossTerms train_step(int64_t iter) = 0;
-  // Metrics on the validation split, e.g. {"miou": .., "macc": .., "iou": [..]}.
+  // Metrics on the validation split, e.g. {"miou": .., "macc": .., "iou": [..]} or {"knn_top1": ..}.
   virtual nlohmann::json evaluate() = 0;
   // Loader position, saved in checkpoints and restored on resume.
   virtual SamplerState loader_state() const = 0;

@@ -31,6 +31,11 @@ TrainerOptions trainer_options_from(const Config& config, const std::filesystem:
   o.optimizer.lr = config.get<double>("train.lr");
   o.optimizer.momentum = config.get<double>("train.momentum");
   o.optimizer.weight_decay = config.get<double>("train.weight_decay");
+  o.optimizer.weight_decay_end = config.get<double>("train.weight_decay_end");
+  auto betas = config.get<std::vector<double>>("train.betas");
+  if (betas.size() != 2) throw_usage("train.betas must have 2 values");
+  o.optimizer.beta1 = betas[0];
+  o.optimizer.beta2 = betas[1];
   o.schedule.name = config.get<std::string>("train.schedule");
   o.schedule.total_iters = o.iters;
   o.schedule.warmup_iters = config.get<int64_t>("train.warmup_iters");
@@ -98,6 +103,13 @@ void require_finite(const std::vector<std::pair<std::string, at::Tensor>>& tenso
                                           "; checkpoint not written, the previous one stays latest");
 }
 
+// The evaluation's main number for the log line: mIoU for segmenters, kNN accuracy for pretraining.
+std::string headline(const nlohmann::json& metrics) {
+  for (const char* key : {"miou", "knn_top1"})
+    if (metrics.contains(key) && metrics[key].is_number()) return fmt::format("val {} {:.4f}", key, metrics[key].get<double>());
+  return "evaluated";
+}
+
 }  // namespace
 
 int64_t Trainer::try_resume(torch::optim::Optimizer& optimizer) {
@@ -140,7 +152,7 @@ nlohmann::json Trainer::run() {
   std::filesystem::create_directories(options_.run_dir);
   remove_stale_temp_files(options_.run_dir);
   remove_leftovers(options_.run_dir / "checkpoints");
-  auto optimizer = make_optimizer(task_.trainable_parameters(), options_.optimizer);
+  auto optimizer = make_optimizer(task_.trainable_parameters(), options_.optimizer, task_.no_weight_decay_parameters());
   int64_t iter = try_resume(*optimizer);
   // distributed: every rank starts from rank 0's tensors; only rank 0 writes files
   Distributed* dist = options_.distributed.get();
@@ -157,6 +169,7 @@ nlohmann::json Trainer::run() {
   while (iter < options_.iters) {
     const double lr = options_.optimizer.lr * lr_factor(options_.schedule, iter);
     set_learning_rate(*optimizer, lr);
+    set_weight_decay(*optimizer, weight_decay_at(options_.optimizer, iter, options_.iters));
     LossTerms losses = task_.train_step(iter);
     torch::Tensor total = losses.front().second;
     for (size_t i = 1; i < losses.size(); ++i) total = total + losses[i].second;
@@ -170,7 +183,9 @@ nlohmann::json Trainer::run() {
     total.backward();
     if (dist) dist->average_gradients(task_.trainable_parameters());
     if (options_.grad_clip > 0) torch::nn::utils::clip_grad_norm_(task_.trainable_parameters(), options_.grad_clip);
+    task_.after_backward(iter);
     optimizer->step();
+    task_.after_step(iter);
     ++iter;
     ++window_iters;
     if (iter % options_.log_every == 0 || iter == options_.iters) {
@@ -193,7 +208,7 @@ nlohmann::json Trainer::run() {
       record["iter"] = iter;
       record["split"] = "val";
       if (log) log->write(record);
-      spdlog::info("iter {}: val mIoU {:.4f}", iter, last_eval.value("miou", 0.0));
+      spdlog::info("iter {}: {}", iter, headline(last_eval));
     }
     // A stop request ends every rank at the same step: the flag is agreed on across ranks.
     int signal = StopSignals::received();
