@@ -7,6 +7,7 @@
 #include "lesseg/core/error.h"
 #include "lesseg/core/fs.h"
 #include "lesseg/data/loader.h"
+#include "lesseg/data/loader_config.h"
 #include "lesseg/data/open.h"
 #include "lesseg/engine/checkpoint.h"
 #include "lesseg/engine/distributed.h"
@@ -20,35 +21,17 @@ namespace lesseg {
 
 namespace {
 
-std::array<double, 3> triple(const Config& config, const std::string& key) {
-  auto v = config.get<std::vector<double>>(key);
-  if (v.size() != 3) throw_usage("config key '" + key + "' must have 3 values");
-  return {v[0], v[1], v[2]};
-}
-
 class SupervisedTask : public TrainTask {
  public:
   SupervisedTask(const Config& config, Segmenter model, SegDatasetPtr train, SegDatasetPtr val, torch::Device device,
                  DistributedPtr dist)
       : model_(std::move(model)), train_(std::move(train)), val_(std::move(val)), device_(device), dist_(std::move(dist)) {
-    loader_options_.batch_size = config.get<int>("train.batch_size");
-    loader_options_.workers = config.get<int>("data.workers");
-    loader_options_.prefetch = config.get<int>("data.prefetch");
-    loader_options_.seed = static_cast<uint64_t>(config.get<int64_t>("seed"));
-    loader_options_.augment = train_augment_from(config);
-    loader_options_.mean = triple(config, "data.mean");
-    loader_options_.std = triple(config, "data.std");
-    loader_options_.skip_bad_images = config.get<bool>("data.skip_bad_images");
-    if (loader_options_.batch_size <= 0) throw_usage("train.batch_size must be positive");
-    freeze_bn_ = config.get<bool>("train.freeze_bn");
-    if (dist_) {  // train.batch_size is the global batch; each rank draws its slice of it
-      if (loader_options_.batch_size % dist_->world_size() != 0)
-        throw_usage("train.batch_size " + std::to_string(loader_options_.batch_size) +
-                    " (the global batch) is not divisible by the world size " + std::to_string(dist_->world_size()));
-      loader_options_.batch_size /= dist_->world_size();
-      loader_options_.rank = eval_options_.rank = dist_->rank();
-      loader_options_.world_size = eval_options_.world_size = dist_->world_size();
+    loader_options_ = dist_ ? train_loader_options(config, dist_->rank(), dist_->world_size()) : train_loader_options(config);
+    if (dist_) {
+      eval_options_.rank = dist_->rank();
+      eval_options_.world_size = dist_->world_size();
     }
+    freeze_bn_ = config.get<bool>("train.freeze_bn");
     if (train_->size() < static_cast<size_t>(loader_options_.batch_size))
       throw_usage("the training split has " + std::to_string(train_->size()) + " images, fewer than train.batch_size");
     eval_options_.batch_size = config.get<int>("eval.batch_size");
@@ -143,8 +126,8 @@ TrainResult train_supervised(const Config& config, const std::filesystem::path& 
     spdlog::warn("skipped {} bad training samples (data.skip_bad_images); each file is named above", task.skipped_images());
     result.metrics["skipped_images"] = task.skipped_images();
   }
-  saved.mean = triple(config, "data.mean");
-  saved.std = triple(config, "data.std");
+  saved.mean = config_triple(config, "data.mean");
+  saved.std = config_triple(config, "data.std");
   auto resize = config.get<std::vector<int>>("data.resize");
   saved.resize_h = resize.at(0);
   saved.resize_w = resize.at(1);

@@ -1,0 +1,37 @@
+#pragma once
+// The self-supervised objectives: SimCLR's NT-Xent and DINO's self-distillation cross-entropy.
+#include <vector>
+
+#include <torch/nn/module.h>
+
+#include "lesseg/engine/distributed.h"
+
+namespace lesseg {
+
+// ref: SimCLR (Chen et al. 2020) eq. 1. a, b [N, D] are the projections of two views of the same N
+// images; each of the 2N views has its other view as positive and the 2N-2 others as negatives.
+torch::Tensor nt_xent(const torch::Tensor& a, const torch::Tensor& b, double temperature);
+
+// Multi-crop NT-Xent: the mean of nt_xent over the pairs (global view i, any other view j > i),
+// so with two views it is plain NT-Xent. views [V] x [N, D], the first num_global are global.
+torch::Tensor multi_view_nt_xent(const std::vector<torch::Tensor>& views, int64_t num_global, double temperature);
+
+// ref: facebookresearch/dino main_dino.py DINOLoss. Holds the teacher centre (a buffer, so
+// checkpoints keep it).
+class DinoLossImpl : public torch::nn::Module {
+ public:
+  DinoLossImpl(int64_t out_dim, double student_temp, double center_momentum);
+  // student: every crop's head output [B, K] (globals first); teacher: the global crops' outputs.
+  // The mean over (teacher crop, different student crop) pairs of the cross-entropy between
+  // softmax((t - center) / teacher_temp) and log_softmax(s / student_temp). Updates the centre.
+  torch::Tensor forward(const std::vector<torch::Tensor>& student, const std::vector<torch::Tensor>& teacher,
+                        double teacher_temp, Distributed* dist = nullptr);
+  torch::Tensor center;
+
+ private:
+  void update_center(const std::vector<torch::Tensor>& teacher, Distributed* dist);
+  double student_temp_, center_momentum_;
+};
+TORCH_MODULE(DinoLoss);
+
+}  // namespace lesseg
