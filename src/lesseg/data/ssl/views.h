@@ -28,7 +28,13 @@ struct ViewSpec {
   double solarize = 0.0;   // probability of inverting pixels >= 128
 };
 
-// The augmented views of one image, in spec order.
+// ref: torchvision RandomResizedCrop.get_params: 10 tries of a random area fraction in `scale` and a
+// log-uniform aspect ratio in `ratio` at a random position, else a central crop clamped to `ratio`.
+cv::Rect random_resized_crop_box(cv::Size image, const std::array<double, 2>& scale,
+                                 const std::array<double, 2>& ratio, std::mt19937_64& rng);
+
+// The augmented views of one image, in spec order: random resized crop (bilinear, square), flip,
+// colour jitter (torchvision's random order), grayscale, Gaussian blur, solarization.
 std::vector<cv::Mat> make_views(const cv::Mat& rgb, const std::vector<ViewSpec>& specs, std::mt19937_64& rng);
 
 struct Views {
