@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 20
 FUZZ ?= 1
-PACKAGES = libtorch-dev libgloo-dev libopenblas0-openmp libopencv-dev libpng-dev nlohmann-json3-dev \
+PACKAGES = libtorch-dev libgloo-dev libopenblas0-openmp libopencv-dev libopencv-contrib-dev libpng-dev nlohmann-json3-dev \
   libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev \
   libeigen3-dev libzip-dev libssl-dev pkg-config ninja-build ccache cmake g++ python3-torch python3-torchvision python3-scipy python3-numpy chromium \
   clang libclang-rt-14-dev

@@ -87,6 +87,20 @@ def coco_seeds(out):
         '"annotations":[{"id":1,"image_id":1,"category_id":9,"segmentation":{"size":[1,1],"counts":"01"}}]}')
 
 
+# --- sam (the fuzz target reads masks of a 4x3 image) ---
+def sam_seeds(out):
+    def record(counts, **extra):
+        return dict(segmentation={"size": [4, 3], "counts": counts}, **extra)
+    amg = [record(rle_string([2, 5, 5]), area=5, bbox=[0, 0, 2, 4], predicted_iou=0.9, stability_score=0.95,
+                  point_coords=[[0.5, 1.0]], crop_box=[0, 0, 3, 4]),
+           record([0, 12], area=12)]
+    put(out, "sam", "amg.json", json.dumps(amg))
+    sa1b = {"image": {"image_id": 1, "width": 3, "height": 4, "file_name": "sa_1.jpg"},
+            "annotations": [record(rle_string([11, 1]), id=3)]}
+    put(out, "sam", "sa1b.json", json.dumps(sa1b))
+    put(out, "sam", "empty.json", "[]")
+
+
 # --- safetensors ---
 def safetensors_file(tensors, metadata=None, pad=True):
     header, data = {}, b""
@@ -201,11 +215,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=os.path.join(ROOT, "fuzz", "corpus"))
     args = parser.parse_args()
-    for target in ["rle", "coco", "safetensors", "pickle", "label_png"]:
+    for target in ["rle", "coco", "sam", "safetensors", "pickle", "label_png"]:
         shutil.rmtree(os.path.join(args.out, target), ignore_errors=True)
         os.makedirs(os.path.join(args.out, target))
     rle_seeds(args.out)
     coco_seeds(args.out)
+    sam_seeds(args.out)
     safetensors_seeds(args.out)
     pickle_seeds(args.out)
     label_png_seeds(args.out)

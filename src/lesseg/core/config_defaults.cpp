@@ -109,7 +109,7 @@ ssl:
 samclr:
   regions: proposer         # proposer (built-in, no external model) | sam (per-image SAM JSON) | gt (instance masks)
   sam_dir: ""               # folder of <image stem>.json files from SAM's automatic mask generator or SA-1B
-  gt_instances: ""          # COCO instances JSON of the training images (regions: gt)
+  gt_instances: ""          # COCO instances JSON of the training images, matched by file-name stem (regions: gt)
   min_area: 600             # regions with area <= this many pixels are dropped
   contain: 0.9              # a mask inside a larger object by more than this fraction joins that object
   box_scale: 1.0            # the region's box is enlarged by this fraction of its width and height
