@@ -226,12 +226,3 @@ std::vector<ViewSpec> view_specs_from(const Config& config) {
 }
 
 }  // namespace lesseg
-
-namespace lesseg {
-
-ViewMakerPtr view_maker_from(const Config& config, const SegDatasetPtr&) {
-  if (config.get<std::string>("method") == "samclr") throw_usage("samclr: region views are not available in this build");
-  return std::make_shared<ImageViewMaker>(view_specs_from(config));
-}
-
-}  // namespace lesseg

@@ -65,8 +65,4 @@ class ImageViewMaker : public ViewMaker {
 // The view list configured under `views:` (global views first, then local ones).
 std::vector<ViewSpec> view_specs_from(const Config& config);
 
-// The views a config's `method` trains on: whole-image views, or for samclr views inside regions
-// from `samclr.regions`.
-ViewMakerPtr view_maker_from(const Config& config, const SegDatasetPtr& images);
-
 }  // namespace lesseg

@@ -7,7 +7,7 @@
 #include "lesseg/core/error.h"
 #include "lesseg/data/loader_config.h"
 #include "lesseg/data/open.h"
-#include "lesseg/data/ssl/views.h"
+#include "lesseg/data/ssl/regions.h"
 #include "lesseg/engine/checkpoint.h"
 #include "lesseg/engine/trainer.h"
 #include "lesseg/io/safetensors.h"
@@ -64,7 +64,7 @@ PretrainResult pretrain(const Config& config, const std::filesystem::path& run_d
   setup.backbone->to(device);
   setup.images = open_dataset(config, "train");
   setup.loader = dist ? train_loader_options(config, dist->rank(), dist->world_size()) : train_loader_options(config);
-  setup.loader.views = view_maker_from(config, setup.images);
+  setup.loader.views = view_maker_from(config);
   setup.num_global_views = config.get<int64_t>("views.global_count");
   setup.device = device;
   setup.dist = dist;
