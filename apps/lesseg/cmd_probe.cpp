@@ -64,15 +64,19 @@ nlohmann::json run_probe(const ProbeArgs& a) {
 }  // namespace
 
 void register_probe(CLI::App& app) {
-  auto* cmd = app.add_subcommand("probe", "Evaluate frozen backbone features: kNN, linear, seg-linear probe or DINO attention");
+  auto* cmd = app.add_subcommand(
+      "probe", "Evaluate frozen backbone features: kNN, linear, seg-linear probe or DINO attention");
   auto args = std::make_shared<ProbeArgs>();
-  cmd->add_option("config", args->config, "YAML config file (probe.*, model.backbone, data.* for --seg-linear / --attention)")
+  cmd->add_option("config", args->config,
+                  "YAML config file (probe.*, model.backbone, data.* for --seg-linear / --attention)")
       ->required();
   cmd->add_flag("--knn", args->knn, "kNN classifier on probe.data (DINO protocol)");
   cmd->add_flag("--linear", args->linear, "Linear classifier on probe.data");
   cmd->add_flag("--seg-linear", args->seg_linear, "1x1 conv on dense features: train split, mIoU on the val split");
-  cmd->add_option("--attention", args->attention_dir, "Write ViT CLS attention maps (val split) to OUT_DIR and score them");
-  cmd->add_option("--weights", args->weights, "Backbone weights (.pth or .safetensors; a segmenter's backbone); none = random init");
+  cmd->add_option("--attention", args->attention_dir,
+                  "Write ViT CLS attention maps (val split) to OUT_DIR and score them");
+  cmd->add_option("--weights", args->weights,
+                  "Backbone weights (.pth or .safetensors; a segmenter's backbone); none = random init");
   cmd->add_option("--key", args->key, "Sub-dict of a training checkpoint for --weights (teacher, student, model)");
   cmd->add_flag("--allow-partial", args->allow_partial, "Accept --weights that leave backbone tensors at their init");
   cmd->add_option("--backbone", args->backbone, "Backbone name (overrides model.backbone)");

@@ -66,6 +66,7 @@ TEST(Classification, BadLinesNameTheFileAndLine) {
            {"a.png cat\n", "line 1: label 'cat' is not an integer"},
            {"a.png 1.5\n", "line 1: label '1.5'"},
            {"a.png -1\n", "line 1: label '-1'"},
+           {"a.png 99999999999\n", "line 1: label '99999999999'"},
            {"a.png 0\nmissing.png 1\n", "line 2: image"}}) {
     write_text(dir / "labels.txt", text);
     std::string message = error_of([&] { read_classification_set(dir.path()); });

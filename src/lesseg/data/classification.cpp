@@ -26,22 +26,28 @@ std::string trim(const std::string& s) {
   throw_bad_input(file, "line " + std::to_string(line) + ": " + reason);
 }
 
+// Labels index score columns, so a stray huge number must not size an allocation.
+constexpr int64_t kMaxLabel = 65535;
+
 int64_t parse_label(const std::string& text, const fs::path& file, int line) {
   int64_t value = -1;
   const char* end = text.data() + text.size();
   auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (ec != std::errc() || ptr != end || value < 0) throw_line(file, line, "label '" + text + "' is not an integer >= 0");
+  if (ec != std::errc() || ptr != end || value < 0 || value > kMaxLabel)
+    throw_line(file, line, "label '" + text + "' is not an integer in [0, " + std::to_string(kMaxLabel) + "]");
   return value;
 }
 
 // One "path label" line; the label is the last field so that paths may contain spaces.
 LabeledImage parse_line(const std::string& line, const fs::path& file, int number) {
   const auto gap = line.find_last_of(" \t");
-  if (gap == std::string::npos) throw_line(file, number, "expected 'relative/path label', got '" + line + "'");
+  if (gap == std::string::npos)
+    throw_line(file, number, "expected 'relative/path label', got '" + line + "'");
   const std::string path = trim(line.substr(0, gap));
   LabeledImage item{file.parent_path() / path, parse_label(line.substr(gap + 1), file, number)};
   std::error_code ec;
-  if (!fs::is_regular_file(item.image, ec)) throw_line(file, number, "image " + item.image.string() + " does not exist");
+  if (!fs::is_regular_file(item.image, ec))
+    throw_line(file, number, "image " + item.image.string() + " does not exist");
   return item;
 }
 

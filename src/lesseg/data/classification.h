@@ -1,7 +1,7 @@
 #pragma once
 // A labelled image-classification set for feature probes (kNN, linear probe). Two layouts:
 //  - a folder with labels.txt: one "relative/path.png label" per line (what `lesseg synth` writes
-//    under crops/); labels are integers >= 0;
+//    under crops/); labels are integers in [0, 65535];
 //  - ImageFolder: one subfolder per class; sorted folder names give labels 0, 1, ...
 #include <cstdint>
 #include <filesystem>

@@ -36,7 +36,11 @@ void put_accuracy(nlohmann::json& out, const std::string& prefix, const ProbeAcc
   if (!std::isnan(accuracy.top5)) out[prefix + "_top5"] = accuracy.top5;
 }
 
-at::Tensor standardize(const at::Tensor& x, const at::Tensor& mean, const at::Tensor& spread) { return (x - mean) / spread; }
+at::Tensor standardize(const at::Tensor& x, const at::Tensor& mean, const at::Tensor& spread) {
+  return (x - mean) / spread;
+}
+
+at::Tensor unit_rows(const at::Tensor& x) { return F::normalize(x.to(torch::kFloat), F::NormalizeFuncOptions().dim(1)); }
 
 }  // namespace
 
@@ -79,13 +83,12 @@ at::Tensor knn_votes(const at::Tensor& bank, const at::Tensor& bank_labels, cons
                      int64_t num_classes, const KnnOptions& options) {
   TORCH_CHECK(bank.size(0) > 0 && bank.size(0) == bank_labels.size(0), "kNN: bank and labels differ in size");
   const int64_t k = std::min(options.k, bank.size(0));
-  auto keys = F::normalize(bank.to(torch::kFloat), F::NormalizeFuncOptions().dim(1));
+  auto keys = unit_rows(bank);
   auto labels = bank_labels.to(keys.device(), torch::kLong);
   std::vector<at::Tensor> chunks;
   constexpr int64_t kChunk = 256;  // bounds the [chunk, bank] similarity matrix
   for (int64_t start = 0; start < queries.size(0); start += kChunk) {
-    auto q = F::normalize(queries.narrow(0, start, std::min(kChunk, queries.size(0) - start)).to(keys.device(), torch::kFloat),
-                          F::NormalizeFuncOptions().dim(1));
+    auto q = unit_rows(queries.narrow(0, start, std::min(kChunk, queries.size(0) - start)).to(keys.device()));
     // ref: dino eval_knn.py knn_classifier: top-k cosine neighbours, each votes exp(sim / T) for
     // its class (one-hot x weight summed over neighbours == scatter_add of the weights).
     auto similarity = q.mm(keys.t());

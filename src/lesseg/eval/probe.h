@@ -140,8 +140,8 @@ struct ProbeBackbone {
 ProbeBackbone build_probe_backbone(const Config& config, c10::Device device);
 
 ProbeImageOptions probe_image_options(const Config& config, c10::Device device);
-// probe.data split by probe.train_fraction (seed: `seed`): {"knn_top1", "knn_top5" (>= 5 classes),
-// "train_images", "test_images", "classes"}.
+// The backbone must already be on `device`. probe.data split by probe.train_fraction (seed: `seed`):
+// {"knn_top1", "knn_top5" (>= 5 classes), "knn_k", "train_images", "test_images", "classes"}.
 nlohmann::json knn_probe(BackboneImpl& backbone, const Config& config, c10::Device device);
 // {"linear_top1", "linear_top5", "linear_train_top1", "final_loss", ...}
 nlohmann::json linear_probe(BackboneImpl& backbone, const Config& config, c10::Device device);
