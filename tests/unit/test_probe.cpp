@@ -3,6 +3,7 @@
 // the features encode the class), DINO attention masks, PNG export and foreground IoU.
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -84,6 +85,33 @@ TEST(ProbeKnn, MatchesAPlainReferenceOnRandomFeatures) {
   auto fast = knn_votes(bank, labels, queries, 7, KnnOptions{20, 0.07}).to(torch::kDouble);
   auto slow = reference_votes(bank, labels, queries, 7, 20, 0.07);
   EXPECT_TRUE(torch::allclose(fast, slow, 1e-4, 1e-6)) << (fast - slow).abs().max();
+}
+
+// Goldens from a numpy port of DINO's knn_classifier (tools/make_goldens.py write_knn).
+TEST(ProbeKnn, MatchesNumpyGolden) {
+  std::ifstream in(std::string(LESSEG_FIXTURES) + "/probe/knn_golden.json");
+  ASSERT_TRUE(in.good());
+  auto cases = nlohmann::json::parse(in);
+  ASSERT_EQ(cases.size(), 2u);
+  auto matrix = [](const nlohmann::json& rows) {
+    std::vector<torch::Tensor> out;
+    for (const auto& row : rows) out.push_back(torch::tensor(row.get<std::vector<double>>(), torch::kDouble));
+    return torch::stack(out);
+  };
+  for (const auto& c : cases) {
+    auto bank_labels = torch::tensor(c["bank_labels"].get<std::vector<int64_t>>());
+    auto query_labels = torch::tensor(c["query_labels"].get<std::vector<int64_t>>());
+    KnnOptions options{c["k"].get<int64_t>(), c["temperature"].get<double>()};
+    const int64_t classes = c["classes"].get<int64_t>();
+    auto votes = knn_votes(matrix(c["bank"]), bank_labels, matrix(c["queries"]), classes, options);
+    auto expected = matrix(c["votes"]);
+    EXPECT_TRUE(torch::allclose(votes.to(torch::kDouble), expected, 1e-4, 1e-6))
+        << (votes.to(torch::kDouble) - expected).abs().max();
+    auto accuracy = knn_classify(matrix(c["bank"]), bank_labels, matrix(c["queries"]), query_labels, classes, options);
+    EXPECT_DOUBLE_EQ(accuracy.top1, c["top1"].get<double>());
+    if (c.contains("top5")) EXPECT_DOUBLE_EQ(accuracy.top5, c["top5"].get<double>());
+    else EXPECT_TRUE(std::isnan(accuracy.top5));
+  }
 }
 
 TEST(ProbeKnn, TopKAccuracyCountsRanks) {

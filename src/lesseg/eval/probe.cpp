@@ -72,7 +72,10 @@ ProbeAccuracy top_k_accuracy(const at::Tensor& scores, const at::Tensor& labels)
   const int64_t rows = scores.size(0);
   if (rows == 0) return accuracy;
   auto target = labels.to(scores.device()).view({-1, 1});
-  auto ranked = std::get<1>(scores.topk(std::min<int64_t>(5, scores.size(1)), 1));  // largest first
+  // Largest first; a stable sort breaks ties (e.g. classes without kNN votes) by class index, so
+  // top-5 does not depend on the sort implementation.
+  auto ranked = std::get<1>(scores.sort(/*stable=*/true, /*dim=*/1, /*descending=*/true))
+                    .narrow(1, 0, std::min<int64_t>(5, scores.size(1)));
   auto correct = ranked.eq(target);
   accuracy.top1 = correct.narrow(1, 0, 1).sum().item<double>() / double(rows);
   if (scores.size(1) >= 5) accuracy.top5 = correct.sum().item<double>() / double(rows);

@@ -44,7 +44,8 @@ struct ProbeAccuracy {
   double top1 = 0;
   double top5 = NAN;  // only with >= 5 classes
 };
-// Share of rows of scores [M, C] whose label [M] is the argmax (top1) / among the 5 largest (top5).
+// Share of rows of scores [M, C] whose label [M] is the argmax (top1) / among the 5 largest (top5);
+// ties rank the lower class index first.
 ProbeAccuracy top_k_accuracy(const at::Tensor& scores, const at::Tensor& labels);
 
 struct KnnOptions {
