@@ -4,6 +4,7 @@
 Run: /usr/bin/python3 tools/make_goldens.py   (test-only; lesseg never needs Python at run time)
 - tests/fixtures/models/<arch>_keys.txt: torchvision state_dict names and shapes (resnet18/50, swin_t)
 - tests/fixtures/metrics/miou_golden.json: random predictions/targets and numpy mIoU
+- tests/fixtures/probe/knn_golden.json: random features and a numpy port of DINO's kNN classifier
 """
 import json
 import os
@@ -55,6 +56,40 @@ def write_miou():
         json.dump(cases, f)
 
 
+def numpy_knn(bank, bank_labels, queries, num_classes, k, t):
+    """dino eval_knn.py knn_classifier in numpy: votes [M, C] (one-hot x exp(sim / T) summed)."""
+    bank = bank / np.linalg.norm(bank, axis=1, keepdims=True)
+    queries = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+    similarity = queries @ bank.T
+    indices = np.argsort(-similarity, axis=1, kind="stable")[:, :k]
+    distances = np.take_along_axis(similarity, indices, axis=1)
+    one_hot = np.eye(num_classes)[bank_labels[indices]]  # [M, k, C]
+    return (one_hot * np.exp(distances / t)[:, :, None]).sum(1)
+
+
+def write_knn():
+    rng = np.random.default_rng(11)
+    cases = []
+    for n, m, d, classes, k, t in [(60, 40, 8, 6, 20, 0.07), (30, 25, 4, 3, 5, 0.5)]:
+        bank = rng.standard_normal((n, d))
+        queries = rng.standard_normal((m, d))
+        bank_labels = rng.integers(0, classes, n)
+        query_labels = rng.integers(0, classes, m)
+        votes = numpy_knn(bank, bank_labels, queries, classes, k, t)
+        order = np.argsort(-votes, axis=1, kind="stable")
+        correct = order == query_labels[:, None]
+        case = {"bank": bank.tolist(), "bank_labels": bank_labels.tolist(), "queries": queries.tolist(),
+                "query_labels": query_labels.tolist(), "classes": classes, "k": k, "temperature": t,
+                "votes": votes.tolist(), "top1": float(correct[:, :1].sum() / m)}
+        if classes >= 5:
+            case["top5"] = float(correct[:, :5].sum() / m)
+        cases.append(case)
+    os.makedirs(os.path.join(ROOT, "probe"), exist_ok=True)
+    with open(os.path.join(ROOT, "probe", "knn_golden.json"), "w") as f:
+        json.dump(cases, f)
+
+
 if __name__ == "__main__":
     write_keys()
     write_miou()
+    write_knn()

@@ -14,6 +14,7 @@ void register_import(CLI::App& app);
 void register_info(CLI::App& app);
 void register_report(CLI::App& app);
 void register_launch(CLI::App& app);
+void register_probe(CLI::App& app);
 
 // Sets intra-op threads (0 = all usable cores) and returns the count in use.
 int apply_threads(int requested);

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   lesseg::cli::register_info(app);
   lesseg::cli::register_report(app);
   lesseg::cli::register_launch(app);
+  lesseg::cli::register_probe(app);
   spdlog::set_pattern("[%H:%M:%S] %v");
   try {
     app.parse(argc, argv);

@@ -126,6 +126,12 @@ probe:                      # feature evaluation (lesseg probe; kNN during pretr
   linear_iters: 500
   linear_lr: 0.1
   batch_size: 64
+  linear_standardize: true  # z-score features with the training set's mean / std before the linear layer
+  seg_iters: 300            # seg-linear probe: SGD steps of a 1x1 conv on frozen dense features (train split)
+  seg_lr: 0.05
+  seg_batch_size: 8
+  attention_images: 8       # attention probe: validation images scored and written as PNGs
+  attention_mass: 0.6       # DINO's threshold: the mask keeps the patches holding this share of CLS attention
 
 eval:
   batch_size: 8
