@@ -43,8 +43,7 @@ class MaeTask : public SslTask {
     if (!vit) throw_usage("MAE pretrains a ViT: set model.backbone to vit_{tiny,small,base}{8,16}, not '" + setup_.spec.backbone + "'");
     const Config& c = *setup_.config;
     MaeDecoderOptions options = mae_decoder_for(vit->options);
-    options.img_size(c.get<int64_t>("views.global_size"))
-        .embed_dim(c.get<int64_t>("ssl.decoder_dim"))
+    options.embed_dim(c.get<int64_t>("ssl.decoder_dim"))
         .depth(c.get<int64_t>("ssl.decoder_depth"))
         .num_heads(c.get<int64_t>("ssl.decoder_heads"));
     MaeState state(vit, MaeDecoder(options));

@@ -10,6 +10,7 @@
 #include "lesseg/data/ssl/regions.h"
 #include "lesseg/engine/checkpoint.h"
 #include "lesseg/engine/trainer.h"
+#include "lesseg/eval/probe.h"
 #include "lesseg/io/safetensors.h"
 #include "lesseg/methods/ssl/ssl_task.h"
 #include "lesseg/models/vit.h"
@@ -19,14 +20,15 @@ namespace lesseg {
 
 namespace {
 
-// MAE's encoder uses the fixed sin-cos position embedding at the training size.
+// MAE's encoder uses the fixed sin-cos position embedding. Its table keeps the preset's grid (224 px)
+// so the saved backbone has the shape every ViT of that name expects; other sizes get their own table.
 std::shared_ptr<BackboneImpl> build_pretrain_backbone(const Config& config, const ModelSpec& spec) {
   auto backbone = build_backbone(spec);
   if (config.get<std::string>("method") != "mae") return backbone;
   auto vit = std::dynamic_pointer_cast<VitImpl>(backbone);
   if (!vit) return backbone;  // MaeTask names the problem
   VitOptions options = vit->options;
-  options.pos_embed(PosEmbedKind::sincos).img_size(config.get<int64_t>("views.global_size"));
+  options.pos_embed(PosEmbedKind::sincos);
   return std::make_shared<VitImpl>(options);
 }
 
@@ -68,6 +70,8 @@ PretrainResult pretrain(const Config& config, const std::filesystem::path& run_d
   setup.num_global_views = config.get<int64_t>("views.global_count");
   setup.device = device;
   setup.dist = dist;
+  if (!config.get<std::string>("probe.data").empty())  // kNN accuracy on a labelled set at every evaluation
+    setup.evaluate = [&config, device](BackboneImpl& backbone) { return knn_probe(backbone, config, device); };
   if (setup.images->size() < static_cast<size_t>(setup.loader.batch_size))
     throw_usage("the training split has " + std::to_string(setup.images->size()) + " images, fewer than train.batch_size");
   spdlog::info("pretraining {} with {} on {} images", setup.spec.backbone, method, setup.images->size());
