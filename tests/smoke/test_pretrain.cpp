@@ -99,5 +99,18 @@ TEST(Pretrain, SamclrProposerLossFallsAndBackboneLoads) {
   EXPECT_TRUE(report.missing.empty());
 }
 
+// `pretrain --weights` continues from a saved backbone: with a vanishing learning rate the result
+// equals the weights it started from, not a fresh initialization.
+TEST(Pretrain, ContinuesFromWeights) {
+  auto first = run("mae", "mae_first", tiny(4));
+  auto second = run("mae", "mae_second", tiny(2, {"model.weights=" + first.backbone.string(), "train.lr=1e-12"}));
+  auto a = load_safetensors(first.backbone), b = load_safetensors(second.backbone);
+  ASSERT_EQ(a.tensors.size(), b.tensors.size());
+  for (size_t i = 0; i < a.tensors.size(); ++i) {
+    EXPECT_EQ(a.tensors[i].first, b.tensors[i].first);
+    EXPECT_TRUE(torch::allclose(a.tensors[i].second, b.tensors[i].second, 1e-5, 1e-6)) << a.tensors[i].first;
+  }
+}
+
 }  // namespace
 }  // namespace lesseg

@@ -8,6 +8,7 @@
 
 #include "lesseg/core/config.h"
 #include "lesseg/core/error.h"
+#include "lesseg/data/ssl/views.h"
 
 namespace lesseg {
 namespace {
@@ -94,3 +95,20 @@ TEST(Config, CopiesAreIndependentAndDifferencesAreListed) {
 
 }  // namespace
 }  // namespace lesseg
+
+// Every config the project ships loads against the schema (no unknown keys, right types), and
+// the self-supervised ones describe valid views.
+TEST(Config, EveryShippedConfigLoads) {
+  int count = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(std::filesystem::path(LESSEG_SOURCE_DIR) / "configs")) {
+    if (entry.path().extension() != ".yaml") continue;
+    SCOPED_TRACE(entry.path().string());
+    lesseg::Config config = lesseg::Config::load(entry.path(), {});
+    const std::string method = config.get<std::string>("method");
+    if (method != "supervised") {
+      EXPECT_FALSE(lesseg::view_specs_from(config).empty());
+    }
+    ++count;
+  }
+  EXPECT_GE(count, 10);
+}
