@@ -172,7 +172,7 @@ def main():
     p.add_argument("--iters", type=int, default=200)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--view", type=int, default=48, help="global view side; local views are half")
-    p.add_argument("--size", type=int, default=64, help="synthetic scene side")
+    p.add_argument("--size", type=int, default=96, help="synthetic scene side")
     p.add_argument("--scenes", type=int, default=1000)
     p.add_argument("--crops", type=int, default=600)
     p.add_argument("--no-camvid", action="store_true")
