@@ -15,7 +15,7 @@ void register_report(CLI::App& app) {
     int images = 8, threads = 0;
   };
   auto args = std::make_shared<Args>();
-  cmd->add_option("run_dir", args->run_dir, "A run folder (config.yaml, metrics.jsonl, model.safetensors)")->required();
+  cmd->add_option("run_dir", args->run_dir, "A run folder (config.yaml, metrics.jsonl, model.safetensors; or backbone.safetensors from pretrain)")->required();
   cmd->add_option("--out", args->out, "Output file (default RUN_DIR/report.html)");
   cmd->add_option("--images", args->images, "Validation images in the overlay grid (default 8)")
       ->check(CLI::NonNegativeNumber);

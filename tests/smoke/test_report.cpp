@@ -164,6 +164,7 @@ TEST_F(Report, CliWritesTheReportAndRefusesBadRunFolders) {
   auto no_model = run_cli("report " + partial.string());
   EXPECT_EQ(no_model.code, 3) << no_model.output;
   EXPECT_NE(no_model.output.find("model.safetensors"), std::string::npos) << no_model.output;
+  EXPECT_NE(no_model.output.find("backbone.safetensors"), std::string::npos) << no_model.output;
   EXPECT_FALSE(fs::exists(partial / "report.html"));
   // A corrupt log line: exit 3 naming the file and the line.
   fs::copy_file(run_ / "model.safetensors", partial / "model.safetensors");
@@ -172,6 +173,45 @@ TEST_F(Report, CliWritesTheReportAndRefusesBadRunFolders) {
   EXPECT_EQ(bad_log.code, 3) << bad_log.output;
   EXPECT_NE(bad_log.output.find("metrics.jsonl: line"), std::string::npos) << bad_log.output;
   EXPECT_EQ(run_cli("report " + run_.string() + " --images -1").code, 2);
+}
+
+// A self-supervised pretraining run (backbone.safetensors, no model.safetensors): the log's curves,
+// the kNN accuracy once the log has it, the config, and none of the segmenter's parts.
+TEST(ReportPretraining, ChartsTheLogWithoutSegmenterParts) {
+  const fs::path run = fresh_dir("report_pretrain");
+  std::string command = "pretrain " + std::string(LESSEG_SOURCE_DIR) + "/configs/quick/mae.yaml --threads 1 --run-dir " + run.string();
+  for (const char* s : {"data.synth.size=64", "data.synth.num_train=16", "views.global_size=32", "train.batch_size=8",
+                        "train.iters=4", "train.log_every=1", "train.checkpoint_every=0"})
+    command += std::string(" --set ") + s;
+  auto pretrain = run_cli(command);
+  ASSERT_EQ(pretrain.code, 0) << pretrain.output;
+  ASSERT_TRUE(fs::exists(run / "backbone.safetensors"));
+  ASSERT_FALSE(fs::exists(run / "model.safetensors"));
+
+  auto report = run_cli("report " + run.string() + " --threads 1");
+  ASSERT_EQ(report.code, 0) << report.output;
+  const std::string html = read_file(run / "report.html");
+  const std::string loss = section(html, "<svg class=\"chart\" id=\"loss\"", "</svg>");
+  EXPECT_NE(loss.find("data-series=\"total\" d=\"M"), std::string::npos) << loss;
+  EXPECT_NE(loss.find("data-series=\"mae\" d=\"M"), std::string::npos) << "loss_mae is not charted";
+  for (const char* chart : {"lr", "throughput"})
+    EXPECT_NE(html.find(std::string("<svg class=\"chart\" id=\"") + chart + "\""), std::string::npos) << chart;
+  EXPECT_NE(html.find("vit_tiny8 pretrained with mae (self-supervised)"), std::string::npos);
+  EXPECT_NE(section(html, "<pre id=\"config\">", "</pre>").find("method: mae"), std::string::npos);
+  for (const char* absent : {"id=\"confusion\"", "id=\"iou-table\"", "id=\"class-iou\"", "<img", "id=\"samples\"",
+                             "id=\"metrics\"", "<table"})
+    EXPECT_EQ(html.find(absent), std::string::npos) << absent << " in a pretraining report";
+
+  // kNN evaluations (as `probe.data` makes them) become the metrics chart and a summary card.
+  std::ofstream(run / "metrics.jsonl", std::ios::app)
+      << R"({"iter": 2, "split": "val", "knn_top1": 0.25, "knn_top5": 0.75})" << "\n"
+      << R"({"iter": 4, "split": "val", "knn_top1": 0.5, "knn_top5": 0.875})" << "\n";
+  const std::string with_knn = read_file(write_report(run, ReportOptions{}));
+  const std::string metrics = section(with_knn, "<svg class=\"chart\" id=\"metrics\"", "</svg>");
+  EXPECT_NE(metrics.find("data-series=\"kNN top-1\" d=\"M"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("data-series=\"kNN top-5\" d=\"M"), std::string::npos) << metrics;
+  EXPECT_NE(with_knn.find("val kNN top-1</div><div class=\"value\">0.5<"), std::string::npos);
+  EXPECT_EQ(with_knn.find("id=\"confusion\""), std::string::npos);
 }
 
 std::string find_chromium() {

@@ -9,8 +9,10 @@
 #include "lesseg/core/fs.h"
 #include "lesseg/data/open.h"
 #include "lesseg/eval/evaluate.h"
+#include "lesseg/io/safetensors.h"
 #include "lesseg/methods/predict.h"
 #include "lesseg/methods/saved_segmenter.h"
+#include "lesseg/methods/ssl/pretrain.h"
 
 namespace lesseg {
 
@@ -18,10 +20,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
+constexpr const char* kExpected =
+    "not a finished lesseg run folder (expected config.yaml, metrics.jsonl and model.safetensors, "
+    "or backbone.safetensors for a pretraining run)";
+
 fs::path required_file(const fs::path& run_dir, const char* name) {
   fs::path path = run_dir / name;
   std::error_code ec;
-  if (!fs::exists(path, ec)) throw_bad_input(path, "missing: not a finished lesseg run folder (expected config.yaml, metrics.jsonl, model.safetensors)");
+  if (!fs::exists(path, ec)) throw_bad_input(path, std::string("missing: ") + kExpected);
   require_readable_file(path);
   return path;
 }
@@ -43,25 +49,21 @@ cv::Mat truth_overlay(const cv::Mat& rgb, const cv::Mat& mask, const ClassInfo& 
   return blended;
 }
 
-}  // namespace
-
-ReportData gather_report_data(const fs::path& run_dir, const ReportOptions& options) {
-  std::error_code ec;
-  if (!fs::is_directory(run_dir, ec)) throw_bad_input(run_dir, "not a run folder (no such directory)");
-  if (options.images < 0) throw_usage("--images must be >= 0");
-  const fs::path config_file = required_file(run_dir, "config.yaml");
-  const fs::path log_file = required_file(run_dir, "metrics.jsonl");
-  const fs::path model_file = required_file(run_dir, "model.safetensors");
-
+// The parts every run folder has: the resolved config and the log.
+ReportData gather_run_data(const fs::path& run_dir, const fs::path& config_file, const fs::path& log_file) {
   ReportData d;
+  std::error_code ec;
   d.run_dir = fs::weakly_canonical(run_dir, ec).string();
   if (d.run_dir.empty()) d.run_dir = run_dir.string();
   d.title = fs::path(d.run_dir).filename().string();
   d.generated = utc_now();
   d.config_yaml = read_file(config_file);
-  const Config config = Config::from_yaml_text(d.config_yaml, config_file.string());
   d.log = read_run_log(log_file);
+  return d;
+}
 
+// A segmenter run: a fresh evaluation on the validation split (confusion matrix) and overlays.
+void add_segmenter_data(ReportData& d, const Config& config, const fs::path& model_file, const ReportOptions& options) {
   SavedSegmenter saved = load_segmenter(model_file, options.device);
   d.model = saved.spec.arch + ", backbone " + saved.spec.backbone;
   d.classes = saved.classes;
@@ -92,6 +94,32 @@ ReportData gather_report_data(const fs::path& run_dir, const ReportOptions& opti
     d.samples.push_back({sample.id, sample.image, truth_overlay(sample.image, sample.mask, saved.classes),
                          overlay(sample.image, prediction, saved.classes.colors)});
   }
+}
+
+// A self-supervised pretraining run: the backbone file's metadata names the backbone and method.
+void add_pretraining_data(ReportData& d, const fs::path& backbone_file) {
+  const TensorFile file = load_safetensors(backbone_file);  // memory-mapped: only the header is read
+  auto meta = [&](const char* key) {
+    auto it = file.metadata.find(key);
+    return it == file.metadata.end() || it->second.empty() ? std::string("?") : it->second;
+  };
+  d.pretraining = true;
+  d.model = meta(kBackboneMetadataKey) + " pretrained with " + meta("lesseg.method") + " (self-supervised)";
+}
+
+}  // namespace
+
+ReportData gather_report_data(const fs::path& run_dir, const ReportOptions& options) {
+  std::error_code ec;
+  if (!fs::is_directory(run_dir, ec)) throw_bad_input(run_dir, "not a run folder (no such directory)");
+  if (options.images < 0) throw_usage("--images must be >= 0");
+  const fs::path config_file = required_file(run_dir, "config.yaml");
+  ReportData d = gather_run_data(run_dir, config_file, required_file(run_dir, "metrics.jsonl"));
+  const Config config = Config::from_yaml_text(d.config_yaml, config_file.string());
+  if (!fs::exists(run_dir / "model.safetensors", ec) && fs::exists(run_dir / "backbone.safetensors", ec))
+    add_pretraining_data(d, required_file(run_dir, "backbone.safetensors"));
+  else
+    add_segmenter_data(d, config, required_file(run_dir, "model.safetensors"), options);
   return d;
 }
 

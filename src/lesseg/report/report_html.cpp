@@ -28,7 +28,7 @@ h3 { font-size: 15px; margin: 20px 0 8px; }
 .card { background: #fff; border: 1px solid #e5e7eb; border-radius: 8px; padding: 8px 14px; min-width: 120px; }
 .card .label { font-size: 12px; color: #6b7280; }
 .card .value { font-size: 18px; font-weight: 600; }
-.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(540px, 1fr)); gap: 12px; }
+.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(540px, 1fr)); gap: 12px; }
 .panel { background: #fff; border: 1px solid #e5e7eb; border-radius: 8px; padding: 10px; overflow-x: auto; }
 svg.chart { width: 100%; height: auto; display: block; font-size: 11px; }
 svg.chart text { fill: #374151; }
@@ -119,7 +119,7 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-std::string charts_section(const ReportData& d) {
+std::string training_charts(const ReportData& d) {
   std::ostringstream out;
   const auto& steps = d.log.steps;
   std::vector<std::string> terms;  // loss_<term> keys, in first-seen order
@@ -141,26 +141,47 @@ std::string charts_section(const ReportData& d) {
   o.id = "throughput", o.title = "Throughput", o.y_label = "images / s";
   out << "<div class=\"panel\">" << svg_line_chart({series_of(steps, "images_per_s", "images/s")}, o) << "</div>\n";
   out << "</div>\n";
+  return out.str();
+}
 
+// A segmenter's validation metrics; a pretraining run's kNN accuracy where the log has it.
+std::vector<ChartSeries> metric_series(const ReportData& d) {
   const auto& evals = d.log.evals;
-  out << "<h2>Evaluation</h2>\n<div class=\"charts\">\n";
-  o.id = "metrics", o.title = "Validation metrics", o.y_label = "score", o.y_from_zero = true;
-  out << "<div class=\"panel\">"
-      << svg_line_chart({series_of(evals, "miou", "mIoU"), series_of(evals, "macc", "mAcc"),
-                         series_of(evals, "pixel_acc", "pixel acc")},
-                        o)
-      << "</div>\n";
+  if (!d.pretraining)
+    return {series_of(evals, "miou", "mIoU"), series_of(evals, "macc", "mAcc"), series_of(evals, "pixel_acc", "pixel acc")};
+  std::vector<ChartSeries> knn;
+  for (auto [key, name] : {std::pair{"knn_top1", "kNN top-1"}, std::pair{"knn_top5", "kNN top-5"}})
+    if (ChartSeries s = series_of(evals, key, name); !s.points.empty()) knn.push_back(std::move(s));
+  return knn;
+}
+
+std::vector<ChartSeries> class_iou_series(const ReportData& d) {
   std::vector<ChartSeries> per_class;
   for (int c = 0; c < d.classes.num_classes(); ++c) {
     ChartSeries s{class_name(d.classes, size_t(c)), {}};
     if (size_t(c) < d.classes.colors.size()) s.color = color_css(d.classes.colors[size_t(c)]);
-    for (const json& r : evals)
+    for (const json& r : d.log.evals)
       if (r.contains("iou") && r["iou"].is_array() && size_t(c) < r["iou"].size())
         s.points.emplace_back(r["iter"].get<double>(), r["iou"][size_t(c)].is_number() ? r["iou"][size_t(c)].get<double>() : NAN);
     per_class.push_back(std::move(s));
   }
-  o.id = "class-iou", o.title = "IoU per class", o.y_label = "IoU";
-  out << "<div class=\"panel\">" << svg_line_chart(per_class, o) << "</div>\n";
+  return per_class;
+}
+
+std::string evaluation_charts(const ReportData& d) {
+  const std::vector<ChartSeries> metrics = metric_series(d);
+  if (metrics.empty()) return "";
+  std::ostringstream out;
+  ChartOptions o;
+  o.y_from_zero = true;
+  out << "<h2>Evaluation</h2>\n<div class=\"charts\">\n";
+  o.id = "metrics", o.title = d.pretraining ? "kNN accuracy (validation)" : "Validation metrics";
+  o.y_label = d.pretraining ? "accuracy" : "score";
+  out << "<div class=\"panel\">" << svg_line_chart(metrics, o) << "</div>\n";
+  if (d.classes.num_classes() > 0) {
+    o.id = "class-iou", o.title = "IoU per class", o.y_label = "IoU";
+    out << "<div class=\"panel\">" << svg_line_chart(class_iou_series(d), o) << "</div>\n";
+  }
   out << "</div>\n";
   return out.str();
 }
@@ -257,34 +278,51 @@ std::string samples_section(const ReportData& d) {
   return out.str();
 }
 
-}  // namespace
-
-std::string render_report_html(const ReportData& d) {
-  const json* last = d.log.evals.empty() ? &d.eval_now : &d.log.evals.back();
-  const std::string source = d.log.evals.empty()
-                                 ? "metrics.jsonl has no evaluation; values from the evaluation made for this report."
-                                 : "From the last evaluation in metrics.jsonl (iteration " +
-                                       std::to_string(last->value("iter", int64_t(0))) + ").";
+std::string summary_cards(const ReportData& d, const json& last) {
   std::vector<double> speeds;
   for (const json& r : d.log.steps) speeds.push_back(number_or_nan(r, "images_per_s"));
   const int64_t iters = d.log.steps.empty() ? 0 : d.log.steps.back()["iter"].get<int64_t>();
+  std::string out = card("iterations", std::to_string(iters));
+  if (d.pretraining) {
+    if (last.contains("knn_top1")) out += card("val kNN top-1", format_number(number_or_nan(last, "knn_top1"), 3));
+    if (last.contains("knn_top5")) out += card("val kNN top-5", format_number(number_or_nan(last, "knn_top5"), 3));
+  } else {
+    out += card("val mIoU", format_number(number_or_nan(last, "miou"), 3)) +
+           card("val mAcc", format_number(number_or_nan(last, "macc"), 3)) +
+           card("pixel accuracy", format_number(number_or_nan(last, "pixel_acc"), 3));
+  }
+  out += card("images / s (median)", format_number(median(speeds), 3)) + card("model", d.model);
+  if (d.classes.num_classes() > 0) out += card("classes", std::to_string(d.classes.num_classes()));
+  return "<div class=\"cards\">\n" + out + "</div>\n";
+}
 
+// The IoU table, the confusion matrix and the overlays, each only where there is data for it.
+std::string segmentation_sections(const ReportData& d, const json& last) {
+  const int n = d.classes.num_classes();
+  std::string out;
+  if (n > 0) {
+    const std::string source = d.log.evals.empty()
+                                   ? "metrics.jsonl has no evaluation; values from the evaluation made for this report."
+                                   : "From the last evaluation in metrics.jsonl (iteration " +
+                                         std::to_string(last.value("iter", int64_t(0))) + ").";
+    out += iou_table(d, last, source);
+  }
+  if (n > 0 && d.confusion.size() == size_t(n) * size_t(n)) out += confusion_table(d);
+  if (!d.samples.empty()) out += samples_section(d);
+  return out;
+}
+
+}  // namespace
+
+std::string render_report_html(const ReportData& d) {
+  const json& last = d.log.evals.empty() ? d.eval_now : d.log.evals.back();
   std::ostringstream out;
   out << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>lesseg report: "
       << html_escape(d.title) << "</title>\n<style>" << kStyle << "</style>\n</head>\n<body>\n<main>\n";
   out << "<h1>lesseg report: " << html_escape(d.title) << "</h1>\n<div class=\"muted\">" << html_escape(d.run_dir)
       << " &middot; generated " << html_escape(d.generated) << "</div>\n";
-  out << "<div class=\"cards\">\n"
-      << card("iterations", std::to_string(iters)) << card("val mIoU", format_number(number_or_nan(*last, "miou"), 3))
-      << card("val mAcc", format_number(number_or_nan(*last, "macc"), 3))
-      << card("pixel accuracy", format_number(number_or_nan(*last, "pixel_acc"), 3))
-      << card("images / s (median)", format_number(median(speeds), 3)) << card("model", d.model)
-      << card("classes", std::to_string(d.classes.num_classes())) << "</div>\n";
-  out << charts_section(d);
-  out << iou_table(d, *last, source);
-  out << confusion_table(d);
-  out << samples_section(d);
+  out << summary_cards(d, last) << training_charts(d) << evaluation_charts(d) << segmentation_sections(d, last);
   out << "<h2>Configuration</h2>\n<p class=\"muted\">The resolved config.yaml of the run.</p>\n<pre id=\"config\">"
       << html_escape(d.config_yaml) << "</pre>\n";
   out << "<div id=\"render-check\"></div>\n</main>\n<script>" << kRenderCheck << "</script>\n</body>\n</html>\n";

@@ -23,6 +23,7 @@ struct ReportData {
   std::string run_dir;
   std::string generated;    // when the report was made (shown, not parsed)
   std::string model;        // e.g. "resunet, backbone resnet18"
+  bool pretraining = false; // a self-supervised pretraining run: no classes, confusion or samples
   ClassInfo classes;
   RunLog log;
   std::vector<int64_t> confusion;  // [truth][prediction] pixel counts, row-major, classes^2
@@ -35,7 +36,10 @@ struct ReportData {
 // Stable hooks for tests and readers: <svg class="chart" id="loss|lr|throughput|metrics|class-iou">,
 // <table id="iou-table">, <table id="confusion">, <img class="overlay" data-kind="image|truth|prediction">,
 // <pre id="config">, and <div id="render-check"> which a small inline script fills on load with
-// data-images-loaded / data-images-total / data-series-drawn / data-chart-rects.
+// data-images-loaded / data-images-total / data-series-drawn / data-chart-rects. Parts without data
+// are left out: no confusion table without `confusion`, no overlays without `samples`; a pretraining
+// run has no class-iou chart or IoU table, and its metrics chart (kNN top-1 / top-5) only when the
+// log has kNN evaluations.
 std::string render_report_html(const ReportData& data);
 
 }  // namespace lesseg
