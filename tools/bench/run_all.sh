@@ -1,9 +1,9 @@
 #!/bin/bash
-# Runs bench_train, bench_data and bench_vit one after another, each once the 1-minute load average
-# is below MAX_LOAD (waiting at most MAX_WAIT seconds), and after each prints the load and how many
-# CPU-seconds OTHER processes used while it ran (all CPU time in /proc/stat minus the benchmark's own,
-# Python reference included): the numbers are only comparable when that is near 0.
-#   tools/bench/run_all.sh [bench_train bench_data bench_vit]   (BUILD=build MAX_LOAD=1.0 MAX_WAIT=600)
+# Runs bench_train, bench_data, bench_vit and bench_ssl one after another, each once the 1-minute
+# load average is below MAX_LOAD (waiting at most MAX_WAIT seconds), and after each prints the load
+# and how many CPU-seconds OTHER processes used while it ran (all CPU time in /proc/stat minus the
+# benchmark's own, Python reference included): the numbers are only comparable when that is near 0.
+#   tools/bench/run_all.sh [bench_train bench_data bench_vit bench_ssl]   (BUILD=build MAX_LOAD=1.0 MAX_WAIT=600)
 set -euo pipefail
 build=${BUILD:-build}
 max_load=${MAX_LOAD:-1.0}
@@ -13,7 +13,7 @@ busy_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
 load1() { cut -d' ' -f1 /proc/loadavg; }
 
 benches=("$@")
-[ ${#benches[@]} -gt 0 ] || benches=(bench_train bench_data bench_vit)
+[ ${#benches[@]} -gt 0 ] || benches=(bench_train bench_data bench_vit bench_ssl)
 exec 3>&1
 for name in "${benches[@]}"; do
   waited=0
