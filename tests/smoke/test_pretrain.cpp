@@ -32,6 +32,12 @@ std::vector<std::string> tiny(int iters, std::vector<std::string> extra = {}) {
   return o;
 }
 
+// NT-Xent on 16 images, each seen every step: identifying them must get easier (on more images the
+// loss stays near chance, log(2N - 1), for longer than a test can wait).
+std::vector<std::string> contrastive() {
+  return {"data.synth.num_train=16", "ssl.head_hidden=256", "ssl.temperature=0.5", "views.global_scale=[0.5, 1.0]"};
+}
+
 std::vector<double> logged_losses(const std::filesystem::path& run_dir) {
   std::vector<double> losses;
   std::ifstream in(run_dir / "metrics.jsonl");
@@ -66,8 +72,8 @@ PretrainResult run(const std::string& method, const std::string& name, std::vect
 }
 
 TEST(Pretrain, SimclrLossFalls) {
-  auto result = run("simclr", "simclr", tiny(80, {"ssl.head_hidden=256", "ssl.temperature=0.5"}));
-  expect_loss_falls(result.backbone.parent_path(), 0.03);
+  auto result = run("simclr", "simclr", tiny(80, contrastive()));
+  expect_loss_falls(result.backbone.parent_path(), 0.05);
 }
 
 // With the teacher and its centre held fixed (momentum 1), the DINO loss is a cross-entropy to fixed
@@ -87,7 +93,9 @@ TEST(Pretrain, MaeLossFalls) {
 }
 
 TEST(Pretrain, SamclrProposerLossFallsAndBackboneLoads) {
-  auto result = run("samclr", "samclr", tiny(60, {"ssl.head_hidden=256", "samclr.min_area=60"}));
+  auto extra = contrastive();
+  extra.push_back("samclr.min_area=60");
+  auto result = run("samclr", "samclr", tiny(80, extra));
   expect_loss_falls(result.backbone.parent_path(), 0.05);
   // the saved backbone names itself and loads into a fresh backbone by name
   auto file = load_safetensors(result.backbone);
