@@ -176,8 +176,8 @@ ProbeImageOptions probe_image_options(const Config& config, c10::Device device) 
   ProbeImageOptions options;
   options.image_size = positive<int64_t>(config, "probe.image_size");
   options.batch_size = positive<int>(config, "probe.batch_size");
-  options.mean = probe_detail::triple(config, "data.mean");
-  options.std = probe_detail::triple(config, "data.std");
+  options.mean = config_triple(config, "data.mean");
+  options.std = config_triple(config, "data.std");
   options.device = device;
   return options;
 }

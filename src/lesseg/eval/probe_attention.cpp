@@ -169,8 +169,8 @@ nlohmann::json attention_probe(BackboneImpl& backbone, const Config& config, c10
   options.max_images = probe_detail::positive<int64_t>(config, "probe.attention_images");
   options.mass = config.get<double>("probe.attention_mass");
   if (!(options.mass > 0 && options.mass <= 1)) throw_usage("probe.attention_mass must be in (0, 1]");
-  options.mean = probe_detail::triple(config, "data.mean");
-  options.std = probe_detail::triple(config, "data.std");
+  options.mean = config_triple(config, "data.mean");
+  options.std = config_triple(config, "data.std");
   options.out_dir = out_dir;
   options.device = device;
   return attention_probe(*vit, open_dataset(config, "val"), options);

@@ -8,6 +8,7 @@
 
 #include "lesseg/core/config.h"
 #include "lesseg/core/error.h"
+#include "lesseg/data/loader_config.h"  // config_triple for data.mean / data.std
 
 namespace lesseg::probe_detail {
 
@@ -25,12 +26,6 @@ class EvalModeGuard {
   torch::nn::Module& module_;
   bool was_training_;
 };
-
-inline std::array<double, 3> triple(const Config& config, const std::string& key) {
-  auto v = config.get<std::vector<double>>(key);
-  if (v.size() != 3) throw_usage(key + " needs 3 values, got " + std::to_string(v.size()));
-  return {v[0], v[1], v[2]};
-}
 
 template <typename T>
 T positive(const Config& config, const std::string& key) {

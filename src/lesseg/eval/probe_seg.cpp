@@ -135,8 +135,8 @@ nlohmann::json seg_linear_probe(BackboneImpl& backbone, const Config& config, c1
   options.batch_size = positive<int>(config, "probe.seg_batch_size");
   options.train_augment = train_augment_from(config);
   options.eval_augment = eval_augment_from(config);
-  options.mean = probe_detail::triple(config, "data.mean");
-  options.std = probe_detail::triple(config, "data.std");
+  options.mean = config_triple(config, "data.mean");
+  options.std = config_triple(config, "data.std");
   options.seed = static_cast<uint64_t>(config.get<int64_t>("seed"));
   options.workers = positive<int>(config, "data.workers");
   options.max_eval_images = config.get<int64_t>("eval.max_images");
