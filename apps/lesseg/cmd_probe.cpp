@@ -49,6 +49,7 @@ nlohmann::json run_probe(const ProbeArgs& a) {
   torch::Device device(config.get<std::string>("device"));
   ProbeBackbone probe = build_probe_backbone(config, device);
   if (!probe.weights.empty()) std::cerr << probe.weights << ": " << probe.summary << "\n";
+  const int64_t calibrated = calibrate_probe_backbone(*probe.backbone, config, device);
   nlohmann::json result = mode == "knn"      ? knn_probe(*probe.backbone, config, device)
                           : mode == "linear" ? linear_probe(*probe.backbone, config, device)
                           : mode == "seg_linear"
@@ -58,6 +59,7 @@ nlohmann::json run_probe(const ProbeArgs& a) {
   result["backbone"] = config.get<std::string>("model.backbone");
   result["weights"] = probe.weights.empty() ? nlohmann::json(nullptr) : nlohmann::json(probe.weights);
   if (!probe.weights.empty()) result["weights_matched"] = probe.matched;
+  result["bn_calibrated_batches"] = calibrated;
   return result;
 }
 

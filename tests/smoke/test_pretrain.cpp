@@ -2,6 +2,7 @@
 // on every region source, the backbone file loads back, and the CLI works.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -71,9 +72,22 @@ PretrainResult run(const std::string& method, const std::string& name, std::vect
   return pretrain(config, smoke::fresh_dir(name));
 }
 
+// The last evaluation record of a run (collapse diagnostics are logged with it).
+nlohmann::json last_evaluation(const std::filesystem::path& run_dir) {
+  nlohmann::json last;
+  std::ifstream in(run_dir / "metrics.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    auto record = nlohmann::json::parse(line);
+    if (record.value("split", "") == "val") last = record;
+  }
+  return last;
+}
+
 TEST(Pretrain, SimclrLossFalls) {
   auto result = run("simclr", "simclr", tiny(80, contrastive()));
   expect_loss_falls(result.backbone.parent_path(), 0.05);
+  // not collapsed: normalized projections spread over the sphere (about 1 / sqrt(128) = 0.088)
+  EXPECT_GT(last_evaluation(result.backbone.parent_path()).at("feature_std").get<double>(), 0.02);
 }
 
 // With the teacher and its centre held fixed (momentum 1), the DINO loss is a cross-entropy to fixed
@@ -83,8 +97,13 @@ TEST(Pretrain, SimclrLossFalls) {
 TEST(Pretrain, DinoStudentFitsTheTeacher) {
   auto result = run("dino", "dino", tiny(60, {"ssl.dino_out_dim=1024", "ssl.head_hidden=256", "ssl.freeze_last_layer_iters=5",
                                               "views.local_count=2", "ssl.momentum=1.0", "ssl.center_momentum=1.0",
-                                              "train.lr=0.0005"}));
+                                              "train.lr=0.0005", "train.lr_scaling=none"}));
   expect_loss_falls(result.backbone.parent_path(), 0.05);
+  auto diagnostics = last_evaluation(result.backbone.parent_path());
+  const double entropy = diagnostics.at("teacher_entropy").get<double>();
+  EXPECT_GT(entropy, 0.0);
+  EXPECT_LE(entropy, std::log(1024.0) + 1e-6);
+  EXPECT_GE(diagnostics.at("kl_teacher_student").get<double>(), 0.0);
 }
 
 TEST(Pretrain, MaeLossFalls) {
@@ -112,6 +131,7 @@ TEST(Pretrain, SamclrProposerLossFallsAndBackboneLoads) {
 TEST(Pretrain, ContinuesFromWeights) {
   auto first = run("mae", "mae_first", tiny(4));
   auto second = run("mae", "mae_second", tiny(2, {"model.weights=" + first.backbone.string(), "train.lr=1e-12"}));
+  EXPECT_EQ(load_safetensors(first.backbone).metadata.at(kPosEmbedMetadataKey), "sincos");
   auto a = load_safetensors(first.backbone), b = load_safetensors(second.backbone);
   ASSERT_EQ(a.tensors.size(), b.tensors.size());
   for (size_t i = 0; i < a.tensors.size(); ++i) {

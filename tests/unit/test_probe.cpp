@@ -16,6 +16,8 @@
 #include "lesseg/engine/checkpoint.h"
 #include "lesseg/eval/probe.h"
 #include "lesseg/io/safetensors.h"
+#include "lesseg/models/registry.h"
+#include "lesseg/models/resnet.h"
 #include "lesseg/models/vit.h"
 #include "seg_fixtures.h"
 
@@ -319,6 +321,69 @@ TEST(ProbeBackboneWeights, LoadsSavedBackboneWeights) {
   for (size_t i = 0; i < random.backbone->parameters().size(); ++i)
     differs |= !torch::equal(random.backbone->parameters()[i], saved.backbone->parameters()[i]);
   EXPECT_TRUE(differs);
+}
+
+}  // namespace
+}  // namespace lesseg
+
+namespace lesseg {
+namespace {
+
+// Calibration replaces a random ResNet's 0 / 1 statistics with the cumulative average over the
+// batches: after two batches, bn1's running mean is the mean of conv1's per-batch channel means.
+TEST(CalibrateBatchNorm, AveragesStatisticsOverTheBatches) {
+  torch::manual_seed(0);
+  ResNet net(resnet18());
+  net->eval();
+  std::vector<torch::Tensor> batches{torch::randn({4, 3, 32, 32}) + 2.0, torch::randn({4, 3, 32, 32}) - 1.0};
+  size_t next = 0;
+  const int64_t used = calibrate_batchnorm(*net, [&] { return next < batches.size() ? batches[next++] : torch::Tensor(); }, 5);
+  EXPECT_EQ(used, 2);
+  torch::NoGradGuard no_grad;
+  auto* conv1 = net->named_modules()["conv1"]->as<torch::nn::Conv2dImpl>();
+  auto* bn1 = net->named_modules()["bn1"]->as<torch::nn::BatchNorm2dImpl>();
+  auto mean0 = conv1->forward(batches[0]).mean({0, 2, 3}), mean1 = conv1->forward(batches[1]).mean({0, 2, 3});
+  EXPECT_TRUE(torch::allclose(bn1->running_mean, (mean0 + mean1) / 2, 1e-4, 1e-5));
+  EXPECT_FALSE(net->is_training());  // the mode comes back
+  EXPECT_EQ(bn1->options.momentum().value(), 0.1);  // and the momentum
+  Vit vit(VitOptions().patch_size(8).embed_dim(32).depth(1).num_heads(2).img_size(32));
+  EXPECT_EQ(calibrate_batchnorm(*vit, [&] { return batches[0]; }, 3), 0);  // no BatchNorm: nothing to do
+}
+
+}  // namespace
+}  // namespace lesseg
+
+namespace lesseg {
+namespace {
+
+// A backbone file names its position-embedding kind; every loader rebuilds that kind (MAE's sin-cos
+// is recomputed for a new grid, never resized as a learned table). Files without the key: learned.
+TEST(ProbeBackbone, RebuildsThePositionEmbeddingKindOfTheWeights) {
+  test::TempDir dir;
+  torch::manual_seed(0);
+  Vit mae_vit(vit_tiny(8).depth(1).pos_embed(PosEmbedKind::sincos));
+  save_safetensors(dir.path() / "mae.safetensors", module_tensors(*mae_vit),
+                   {{"lesseg.backbone", "vit_tiny8"}, {kPosEmbedMetadataKey, "sincos"}});
+  Vit dino_vit(vit_tiny(8).depth(1));
+  save_safetensors(dir.path() / "dino.safetensors", module_tensors(*dino_vit), {{"lesseg.backbone", "vit_tiny8"}});
+  for (const auto& [file, kind] : {std::pair{"mae.safetensors", PosEmbedKind::sincos},
+                                   std::pair{"dino.safetensors", PosEmbedKind::learned}}) {
+    Config config;
+    config.set("method", "dino");
+    config.set("model.backbone", "vit_tiny8");
+    config.set("model.weights", (dir.path() / file).string());
+    config.set("model.allow_partial", "true");  // the files hold one block of twelve
+    auto vit = std::dynamic_pointer_cast<VitImpl>(build_probe_backbone(config, torch::kCPU).backbone);
+    ASSERT_TRUE(vit);
+    EXPECT_EQ(vit->options.pos_embed(), kind) << file;
+  }
+  Config config;
+  config.set("method", "dino");
+  config.set("model.backbone", "vit_tiny8");
+  config.set("model.weights", (dir.path() / "mae.safetensors").string());
+  config.set("model.allow_partial", "true");
+  auto vit = std::dynamic_pointer_cast<VitImpl>(build_probe_backbone(config, torch::kCPU).backbone);
+  EXPECT_TRUE(torch::allclose(vit->position_embedding(32, 48), sincos_pos_embed_2d(192, 4, 6, true)));
 }
 
 }  // namespace

@@ -2,7 +2,9 @@
 // without a NaN checkpoint becoming latest; SIGTERM / SIGINT finish the step, save and stop with
 // 143 / 130; resume restores the random generators exactly.
 #include <csignal>
+#include <cmath>
 #include <filesystem>
+#include <fstream>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -10,6 +12,7 @@
 #include "lesseg/core/error.h"
 #include "lesseg/core/fs.h"
 #include "lesseg/engine/checkpoint.h"
+#include "lesseg/engine/optim.h"
 #include "lesseg/engine/task.h"
 #include "lesseg/engine/trainer.h"
 
@@ -146,6 +149,42 @@ TEST_P(TrainerSignal, FinishesTheStepSavesAndResumesExactly) {
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << a[i].first;
 }
 INSTANTIATE_TEST_SUITE_P(TermAndInt, TrainerSignal, ::testing::Values(SIGTERM, SIGINT));
+
+// Gradients of norm 5 and 0.5: a global clip to 1 scales both by 1/5.02; DINO's per-tensor clip
+// scales only the first (coefficient 1 / (5 + 1e-6)) and leaves the second.
+TEST(ClipGradients, GlobalAndPerParameter) {
+  auto make = [] {
+    auto a = torch::zeros({2}, torch::requires_grad()), b = torch::zeros({1}, torch::requires_grad());
+    a.mutable_grad() = torch::tensor({3.0f, 4.0f});
+    b.mutable_grad() = torch::tensor({0.5f});
+    return std::vector<torch::Tensor>{a, b};
+  };
+  auto global = make();
+  clip_gradients(global, 1.0, false);
+  const double total = std::sqrt(25.0 + 0.25);
+  EXPECT_NEAR(global[0].grad()[1].item<double>(), 4.0 / total, 1e-5);
+  EXPECT_NEAR(global[1].grad()[0].item<double>(), 0.5 / total, 1e-5);
+  auto each = make();
+  clip_gradients(each, 1.0, true);
+  EXPECT_NEAR(each[0].grad()[1].item<double>(), 4.0 / (5.0 + 1e-6), 1e-6);
+  EXPECT_NEAR(each[0].grad().norm().item<double>(), 1.0, 1e-5);
+  EXPECT_EQ(each[1].grad()[0].item<float>(), 0.5f);
+}
+
+// Linear lr scaling: the configured lr is for batch 256, scaled by the task's images per step (16).
+TEST(Trainer, LinearLrScalingFollowsTheBatch) {
+  RunDir dir("base_lr");
+  torch::manual_seed(0);
+  RegressionTask task;
+  TrainerOptions o = options_for(dir.path, 2);
+  o.optimizer.lr = 0.32;
+  o.lr_scaling_linear = true;
+  Trainer(task, o).run();
+  std::ifstream metrics(dir.path / "metrics.jsonl");
+  std::string line;
+  ASSERT_TRUE(std::getline(metrics, line));
+  EXPECT_NEAR(nlohmann::json::parse(line).at("lr").get<double>(), 0.32 * 16 / 256, 1e-12) << line;
+}
 
 }  // namespace
 }  // namespace lesseg

@@ -161,6 +161,37 @@ TEST(Views, HueShiftKeepsValueAndSaturation) {
   EXPECT_GT(changed, 15);
 }
 
+// The blur scales with the view: SimCLR's 23-tap kernel at 224 px, 5 taps at 48 px; sigma's range
+// [0.1, 2] is for 224 px.
+TEST(Views, BlurKernelAndSigmaFollowTheViewSide) {
+  EXPECT_EQ(blur_kernel_size(224), 23);
+  EXPECT_EQ(blur_kernel_size(96), 9);
+  EXPECT_EQ(blur_kernel_size(48), 5);
+  EXPECT_EQ(blur_kernel_size(16), 3);
+  ViewSpec spec;
+  spec.size = 224;
+  EXPECT_DOUBLE_EQ(blur_sigma(spec, 0.0), 0.1);
+  EXPECT_NEAR(blur_sigma(spec, 1.0), 2.0, 1e-12);
+  spec.size = 56;
+  EXPECT_NEAR(blur_sigma(spec, 1.0), 0.5, 1e-12);
+}
+
+// A 4 px stripe texture survives the strongest blur of a 48 px view (it did not with a fixed sigma 2).
+TEST(Views, BlurOfASmallViewKeepsFineTexture) {
+  cv::Mat stripes(48, 48, CV_8UC3);
+  for (int y = 0; y < 48; ++y)
+    for (int x = 0; x < 48; ++x) stripes.at<cv::Vec3b>(y, x) = cv::Vec3b::all((x / 2) % 2 ? 255 : 0);
+  ViewSpec spec = geometry_only(48, {1.0, 1.0});
+  spec.ratio = {1.0, 1.0};
+  spec.blur = 1.0;
+  spec.blur_sigma = {2.0, 2.0};
+  std::mt19937_64 rng(3);
+  cv::Mat view = make_views(stripes, {spec}, rng).front();
+  cv::Scalar mean, stddev;
+  cv::meanStdDev(view, mean, stddev);
+  EXPECT_GT(stddev[0], 0.5 * 127.5) << "the blur erased the texture";
+}
+
 TEST(Views, ImageViewMakerMakesEverySpec) {
   std::vector<ViewSpec> specs{geometry_only(24, {0.5, 1.0}), geometry_only(12, {0.1, 0.3})};
   ImageViewMaker maker(specs);
@@ -210,6 +241,7 @@ void expect_usage_error(const std::string& key, const std::string& value) {
 TEST(Views, BadConfigValuesNameTheKey) {
   expect_usage_error("views.flip", "1.5");
   expect_usage_error("views.blur", "[0.5, 0.5]");
+  expect_usage_error("views.blur_sigma", "[2.0, 0.1]");
   expect_usage_error("views.solarize", "[0.0, -0.1, 0.0]");
   expect_usage_error("views.global_scale", "[0.5, 0.2]");
   expect_usage_error("views.local_scale", "[0.0, 0.2]");

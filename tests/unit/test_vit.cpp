@@ -1,5 +1,6 @@
 // ViT, MAE decoder and SSL heads: DINO / MAE key names and shapes, parameter counts of the presets,
 // the backbone feature map, MAE masking counts, and freezing the DINO head's last layer.
+#include <cmath>
 #include <map>
 #include <set>
 
@@ -238,6 +239,30 @@ TEST(Heads, DinoHeadKeysAndFrozenLastLayer) {
   EXPECT_TRUE(free_g->last_layer->weight_g.requires_grad());
   EXPECT_EQ(free_g->last_layer_parameters().size(), 2u);
   EXPECT_EQ(free_g->forward(torch::randn({3, 64})).sizes(), (Shape{3, 10}));
+}
+
+}  // namespace
+}  // namespace lesseg
+
+namespace lesseg {
+namespace {
+
+// MAE's init: xavier-uniform on every Linear and on the patch conv seen as a [D, C*p*p] matrix
+// (bound sqrt(6 / (fan_in + fan_out))), zero biases, cls_token normal(0.02).
+TEST(Vit, MaeInitIsXavierUniform) {
+  torch::manual_seed(0);
+  Vit vit(vit_tiny(8).depth(2).pos_embed(PosEmbedKind::sincos));
+  init_vit_mae(*vit);
+  auto expect_xavier = [](const torch::Tensor& w, int64_t fan_in, int64_t fan_out, const std::string& what) {
+    const double bound = std::sqrt(6.0 / double(fan_in + fan_out));
+    EXPECT_LE(w.abs().max().item<double>(), bound + 1e-7) << what;
+    EXPECT_NEAR(w.std().item<double>(), bound / std::sqrt(3.0), 0.05 * bound) << what;
+  };
+  expect_xavier(vit->patch_embed->proj->weight, 3 * 8 * 8, 192, "patch_embed");
+  expect_xavier(vit->block_list()[0]->attn->qkv->weight, 192, 576, "qkv");
+  expect_xavier(vit->block_list()[1]->mlp->fc2->weight, 768, 192, "fc2");
+  EXPECT_EQ(vit->block_list()[0]->attn->qkv->bias.abs().max().item<double>(), 0.0);
+  EXPECT_NEAR(vit->cls_token.std().item<double>(), 0.02, 0.01);
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 #include "lesseg/core/config.h"
 
+#include <algorithm>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "lesseg/core/error.h"
@@ -89,6 +91,59 @@ YAML::Node parse_yaml(const std::string& text, const std::string& origin) {
   }
 }
 
+// Child over base, unchecked (each file is checked on its own): maps merge key by key, anything
+// else replaces.
+void merge_over(YAML::Node base, const YAML::Node& child) {
+  for (const auto& entry : child) {
+    const std::string key = entry.first.as<std::string>();
+    YAML::Node target = base[key];
+    if (target.IsMap() && entry.second.IsMap())
+      merge_over(target, entry.second);
+    else
+      base[key] = YAML::Clone(entry.second);
+  }
+}
+
+using Path = std::filesystem::path;
+
+// Canonical paths, so that "a.yaml" and "./a.yaml" are one file.
+void refuse_cycle(const Path& file, const std::vector<Path>& chain) {
+  const Path id = std::filesystem::weakly_canonical(file);
+  auto same = [&](const Path& earlier) { return std::filesystem::weakly_canonical(earlier) == id; };
+  if (std::none_of(chain.begin(), chain.end(), same)) return;
+  std::string text;
+  for (const Path& earlier : chain) text += earlier.string() + " -> ";
+  throw_usage("config inheritance cycle: " + text + file.string());
+}
+
+// Removes `_base_` from `tree` and returns the file it names, resolved against `file`'s folder.
+std::optional<Path> take_base(YAML::Node tree, const Path& file) {
+  const YAML::Node& view = tree;  // a non-const operator[] would insert the key
+  if (!tree.IsMap() || !view["_base_"].IsDefined()) return std::nullopt;
+  const YAML::Node value = view["_base_"];
+  if (scalar_kind(value) != Kind::string || value.Scalar().empty())
+    throw_usage(file.string() + ": _base_ must be a file name (a string), got '" + YAML::Dump(value) + "'");
+  tree.remove("_base_");
+  const Path base = (file.parent_path() / value.Scalar()).lexically_normal();
+  if (!std::filesystem::is_regular_file(base))
+    throw_usage(file.string() + ": _base_ '" + value.Scalar() + "' not found (" + base.string() + ")");
+  return base;
+}
+
+// `file` merged over its `_base_` chain; `chain` holds the files that named this one.
+YAML::Node load_with_bases(const Path& file, std::vector<Path>& chain) {
+  refuse_cycle(file, chain);
+  YAML::Node tree = parse_yaml(read_file(file), file.string());
+  const std::optional<Path> base = take_base(tree, file);
+  // Checked per file so an error names the file that has the bad key.
+  merge_checked(YAML::Load(default_config_yaml()), tree, "", file.string());
+  if (!base) return tree;
+  chain.push_back(file);
+  YAML::Node merged = load_with_bases(*base, chain);
+  merge_over(merged, tree);
+  return merged;
+}
+
 }  // namespace
 
 Config::Config() : root_(YAML::Load(default_config_yaml())) {}
@@ -97,7 +152,8 @@ Config Config::load(const std::filesystem::path& file, const std::vector<std::st
   Config config;
   if (!file.empty()) {
     if (!std::filesystem::is_regular_file(file)) throw_usage(file.string() + ": config file not found");
-    merge_checked(config.root_, parse_yaml(read_file(file), file.string()), "", file.string());
+    std::vector<Path> chain;
+    merge_checked(config.root_, load_with_bases(file, chain), "", file.string());
   }
   for (const std::string& item : overrides) {
     auto eq = item.find('=');

@@ -17,7 +17,8 @@ class Config {
   // Copies are deep: yaml-cpp nodes otherwise share one tree.
   Config(const Config& other);
   Config& operator=(const Config& other);
-  // Defaults <- file (if not empty) <- overrides ("a.b=c", value parsed as YAML).
+  // Defaults <- file (if not empty) <- overrides ("a.b=c", value parsed as YAML). A file's
+  // top-level `_base_: path` (relative to that file) is loaded first and the file merged over it.
   static Config load(const std::filesystem::path& file, const std::vector<std::string>& overrides);
   // Rebuilds from a resolved YAML text (as written to a run folder), validated the same way.
   static Config from_yaml_text(const std::string& text, const std::string& origin);

@@ -19,6 +19,9 @@ model:
   weights: ""               # weights to start from: a lesseg segmenter, or backbone weights (.pth or .safetensors)
   weights_key: ""           # sub-dict of a training checkpoint to take (teacher, student, model); "" = automatic
   allow_partial: false      # accept weights that leave model tensors at their init
+  pos_embed: auto           # ViT position embedding: learned | sincos | auto (the weights file's kind, else
+                            # sincos for MAE pretraining, else learned)
+  drop_path: 0.0            # ViT stochastic depth rate at the last block (DINO ViT-S: 0.1)
 
 data:
   format: synth             # synth | folder | camvid | cityscapes | gta5 | synthia | ade20k | voc | coco
@@ -51,6 +54,8 @@ train:
   batch_size: 8
   optimizer: sgd            # sgd | adamw
   lr: 0.01
+  lr_scaling: none          # none | linear: lr is for a total batch of 256, scaled by batch x world size / 256
+                            # (the linear scaling rule of SimCLR, DINO, MAE)
   momentum: 0.9
   weight_decay: 0.0001
   weight_decay_end: -1.0    # < 0: constant weight decay; else cosine from weight_decay to this (DINO: 0.04 -> 0.4)
@@ -59,6 +64,7 @@ train:
   poly_power: 0.9
   warmup_iters: 0
   grad_clip: 0.0            # max gradient norm, 0 = off
+  grad_clip_mode: global    # global (one norm over all parameters) | per_parameter (each tensor, as DINO)
   log_every: 20
   eval_every: 500
   checkpoint_every: 500
@@ -84,6 +90,8 @@ views:                      # self-supervised views (lesseg pretrain); global vi
   jitter: [0.4, 0.4, 0.2, 0.1]   # brightness, contrast, saturation, hue
   grayscale: 0.2
   blur: [0.5, 0.5, 0.5]     # blur probability: first global view, other global views, local views
+  blur_sigma: [0.1, 2.0]    # Gaussian sigma range at a 224 px view, scaled by view side / 224; the kernel is
+                            # 10 % of the view side (odd, >= 3), as SimCLR
   solarize: [0.0, 0.0, 0.0] # solarization probability, same order (DINO: [0, 0.2, 0])
 
 ssl:
@@ -126,6 +134,9 @@ probe:                      # feature evaluation (lesseg probe; kNN during pretr
   linear_iters: 500
   linear_lr: 0.1
   batch_size: 64
+  calibrate_bn: 0           # > 0: before probing, reset BatchNorm statistics and average them over this many
+                            # batches of the probe's training images (a random-init CNN's 0 / 1 statistics are
+                            # otherwise far from its activations)
   linear_standardize: true  # z-score features with the training set's mean / std before the linear layer
   seg_iters: 300            # seg-linear probe: SGD steps of a 1x1 conv on frozen dense features (train split)
   seg_lr: 0.05

@@ -83,6 +83,19 @@ void for_each_param(torch::optim::Optimizer& optimizer, Fn fn) {
 }
 }  // namespace
 
+void clip_gradients(const std::vector<torch::Tensor>& parameters, double max_norm, bool per_parameter) {
+  if (!per_parameter) {
+    torch::nn::utils::clip_grad_norm_(parameters, max_norm);
+    return;
+  }
+  torch::NoGradGuard no_grad;
+  for (const auto& p : parameters) {
+    if (!p.grad().defined()) continue;
+    auto coefficient = max_norm / (p.grad().norm(2) + 1e-6);
+    p.mutable_grad().mul_(coefficient.clamp_max(1.0));
+  }
+}
+
 std::vector<std::pair<std::string, torch::Tensor>> optimizer_state_tensors(torch::optim::Optimizer& optimizer) {
   std::vector<std::pair<std::string, torch::Tensor>> out;
   auto& state = optimizer.state();

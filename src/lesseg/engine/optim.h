@@ -34,6 +34,10 @@ void set_learning_rate(torch::optim::Optimizer& optimizer, double lr);
 double weight_decay_at(const OptimizerOptions& options, int64_t iter, int64_t total_iters);
 void set_weight_decay(torch::optim::Optimizer& optimizer, double weight_decay);
 
+// Scales gradients down to norm <= max_norm: one norm over all of them (torch clip_grad_norm_), or
+// each tensor on its own (ref: dino utils.clip_gradients, coefficient max_norm / (norm + 1e-6)).
+void clip_gradients(const std::vector<torch::Tensor>& parameters, double max_norm, bool per_parameter);
+
 // Optimizer state as named tensors ("optim.<param index>.<field>") for checkpoints, and back.
 std::vector<std::pair<std::string, torch::Tensor>> optimizer_state_tensors(torch::optim::Optimizer& optimizer);
 void load_optimizer_state(torch::optim::Optimizer& optimizer,

@@ -27,6 +27,13 @@ TrainerOptions trainer_options_from(const Config& config, const std::filesystem:
   o.checkpoint_every = config.get<int64_t>("train.checkpoint_every");
   o.keep_checkpoints = config.get<int>("train.keep_checkpoints");
   o.grad_clip = config.get<double>("train.grad_clip");
+  const std::string clip_mode = config.get<std::string>("train.grad_clip_mode");
+  if (clip_mode != "global" && clip_mode != "per_parameter")
+    throw_usage("train.grad_clip_mode must be global or per_parameter, got '" + clip_mode + "'");
+  o.grad_clip_per_parameter = clip_mode == "per_parameter";
+  const std::string scaling = config.get<std::string>("train.lr_scaling");
+  if (scaling != "none" && scaling != "linear") throw_usage("train.lr_scaling must be none or linear, got '" + scaling + "'");
+  o.lr_scaling_linear = scaling == "linear";
   o.optimizer.name = config.get<std::string>("train.optimizer");
   o.optimizer.lr = config.get<double>("train.lr");
   o.optimizer.momentum = config.get<double>("train.momentum");
@@ -149,13 +156,19 @@ void Trainer::checkpoint(int64_t iter, torch::optim::Optimizer& optimizer) {
 }
 
 nlohmann::json Trainer::run() {
+  Distributed* dist = options_.distributed.get();
+  if (options_.lr_scaling_linear) {  // ref: SimCLR / DINO / MAE: lr = base lr x total batch / 256
+    const int64_t batch = task_.images_per_step() * (dist ? dist->world_size() : 1);
+    const double base = options_.optimizer.lr;
+    options_.optimizer.lr = base * static_cast<double>(batch) / 256.0;
+    spdlog::info("lr {:.6g} = {:.6g} x batch {} / 256", options_.optimizer.lr, base, batch);
+  }
   std::filesystem::create_directories(options_.run_dir);
   remove_stale_temp_files(options_.run_dir);
   remove_leftovers(options_.run_dir / "checkpoints");
   auto optimizer = make_optimizer(task_.trainable_parameters(), options_.optimizer, task_.no_weight_decay_parameters());
   int64_t iter = try_resume(*optimizer);
   // distributed: every rank starts from rank 0's tensors; only rank 0 writes files
-  Distributed* dist = options_.distributed.get();
   const bool main_rank = !dist || dist->is_main();
   if (dist) dist->broadcast_module(task_.state_module());
   if (main_rank) write_file_atomic(options_.run_dir / "config.yaml", options_.config_yaml);
@@ -182,7 +195,7 @@ nlohmann::json Trainer::run() {
     optimizer->zero_grad();
     total.backward();
     if (dist) dist->average_gradients(task_.trainable_parameters());
-    if (options_.grad_clip > 0) torch::nn::utils::clip_grad_norm_(task_.trainable_parameters(), options_.grad_clip);
+    if (options_.grad_clip > 0) clip_gradients(task_.trainable_parameters(), options_.grad_clip, options_.grad_clip_per_parameter);
     task_.after_backward(iter);
     optimizer->step();
     task_.after_step(iter);

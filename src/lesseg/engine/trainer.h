@@ -19,6 +19,8 @@ struct TrainerOptions {
   int64_t log_every = 20, eval_every = 500, checkpoint_every = 500;
   int keep_checkpoints = 2;
   double grad_clip = 0;
+  bool grad_clip_per_parameter = false;  // DINO's clip_gradients: each tensor's norm, not the global one
+  bool lr_scaling_linear = false;  // optimizer.lr is for batch 256: run() scales it by images per step (all ranks) / 256
   OptimizerOptions optimizer;
   ScheduleOptions schedule;
   std::filesystem::path run_dir;

@@ -9,6 +9,8 @@
 #include <torch/torch.h>
 
 #include "lesseg/data/loader.h"
+#include "lesseg/data/loader_config.h"
+#include "lesseg/data/open.h"
 #include "lesseg/eval/probe_internal.h"
 #include "lesseg/io/image_io.h"
 #include "lesseg/models/embedding.h"
@@ -151,6 +153,41 @@ LinearProbeResult linear_probe(const at::Tensor& train_features, const at::Tenso
   return result;
 }
 
+// ---- BatchNorm calibration ----
+
+namespace {
+template <typename BatchNorm>
+void reset_for_average(torch::nn::Module& module, std::vector<std::function<void()>>& restore) {
+  if (auto* bn = module.as<BatchNorm>()) {
+    bn->reset_running_stats();
+    const auto momentum = bn->options.momentum();
+    bn->options.momentum(c10::nullopt);  // libtorch: no momentum = cumulative average over batches
+    restore.push_back([bn, momentum] { bn->options.momentum(momentum); });
+  }
+}
+}  // namespace
+
+int64_t calibrate_batchnorm(BackboneImpl& backbone, const std::function<at::Tensor()>& next_images, int64_t batches) {
+  std::vector<std::function<void()>> restore;
+  for (auto& module : backbone.modules(false)) {
+    reset_for_average<torch::nn::BatchNorm2dImpl>(*module, restore);
+    reset_for_average<torch::nn::BatchNorm1dImpl>(*module, restore);
+  }
+  if (restore.empty()) return 0;
+  const bool was_training = backbone.is_training();
+  backbone.train();
+  torch::NoGradGuard no_grad;
+  int64_t used = 0;
+  for (; used < batches; ++used) {
+    at::Tensor images = next_images();
+    if (!images.defined() || images.size(0) == 0) break;
+    backbone.features(images);
+  }
+  backbone.train(was_training);
+  for (auto& undo : restore) undo();
+  return used;
+}
+
 // ---- from a config ----
 
 ProbeBackbone build_probe_backbone(const Config& config, c10::Device device) {
@@ -180,6 +217,31 @@ ProbeImageOptions probe_image_options(const Config& config, c10::Device device) 
   options.std = config_triple(config, "data.std");
   options.device = device;
   return options;
+}
+
+int64_t calibrate_probe_backbone(BackboneImpl& backbone, const Config& config, c10::Device device) {
+  const int64_t batches = config.get<int64_t>("probe.calibrate_bn");
+  if (batches <= 0) return 0;
+  const std::string data = config.get<std::string>("probe.data");
+  if (!data.empty()) {
+    const ProbeImageOptions options = probe_image_options(config, device);
+    auto split = split_classification_set(read_classification_set(data), config.get<double>("probe.train_fraction"),
+                                          static_cast<uint64_t>(config.get<int64_t>("seed")));
+    size_t cursor = 0;
+    return calibrate_batchnorm(backbone, [&]() -> at::Tensor {
+      const auto& items = split.train.items;
+      if (cursor >= items.size()) return {};
+      std::vector<at::Tensor> tensors;
+      for (; cursor < items.size() && tensors.size() < static_cast<size_t>(options.batch_size); ++cursor)
+        tensors.push_back(load_probe_image(items[cursor].image, options));
+      return torch::stack(tensors).to(device);
+    }, batches);
+  }
+  Loader loader(open_dataset(config, "train"), train_loader_options(config));
+  Batch batch;
+  return calibrate_batchnorm(backbone, [&]() -> at::Tensor {
+    return loader.next(batch) ? batch.images.to(device) : at::Tensor();
+  }, batches);
 }
 
 namespace {

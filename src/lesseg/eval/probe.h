@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -127,6 +128,13 @@ struct AttentionProbeOptions {
 // also "best_head", "iou_per_head" and "iou_mean_map" (the mask of the head-averaged map).
 nlohmann::json attention_probe(VitImpl& vit, SegDatasetPtr dataset, const AttentionProbeOptions& options);
 
+// ---- BatchNorm calibration (the random-init baseline with statistics of real activations) ----
+
+// Resets every BatchNorm's running statistics and sets them to the cumulative average over
+// `batches` batches from `next_images` (empty tensor: no more), forwarded in training mode without
+// gradients. Returns the batches used; 0 when the backbone has no BatchNorm (nothing is run).
+int64_t calibrate_batchnorm(BackboneImpl& backbone, const std::function<at::Tensor()>& next_images, int64_t batches);
+
 // ---- from a config (the `lesseg probe` command; the pretraining task's periodic evaluation) ----
 
 struct ProbeBackbone {
@@ -141,6 +149,9 @@ struct ProbeBackbone {
 ProbeBackbone build_probe_backbone(const Config& config, c10::Device device);
 
 ProbeImageOptions probe_image_options(const Config& config, c10::Device device);
+// probe.calibrate_bn batches: probe.data's training split when probe.data is set, else the data.*
+// train split with its training augmentation. Returns the batches used.
+int64_t calibrate_probe_backbone(BackboneImpl& backbone, const Config& config, c10::Device device);
 // The backbone must already be on `device`. probe.data split by probe.train_fraction (seed: `seed`):
 // {"knn_top1", "knn_top5" (>= 5 classes), "knn_k", "train_images", "test_images", "classes"}.
 nlohmann::json knn_probe(BackboneImpl& backbone, const Config& config, c10::Device device);

@@ -38,15 +38,7 @@ void MaeDecoderImpl::reset() {
   // ref: MAE initialize_weights: mask_token normal(.02), Linear xavier_uniform / zero bias, LayerNorm 1 / 0
   torch::NoGradGuard no_grad;
   mask_token.normal_(0.0, 0.02);
-  for (auto& module : modules(false)) {
-    if (auto* linear = module->as<nn::Linear>()) {
-      nn::init::xavier_uniform_(linear->weight);
-      if (linear->bias.defined()) linear->bias.zero_();
-    } else if (auto* ln = module->as<nn::LayerNorm>()) {
-      ln->weight.fill_(1.0);
-      ln->bias.zero_();
-    }
-  }
+  init_mae_linear_and_norm(*this);
 }
 
 torch::Tensor MaeDecoderImpl::forward(const torch::Tensor& latent, const torch::Tensor& ids_restore, int64_t grid_h,

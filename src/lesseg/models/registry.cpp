@@ -11,6 +11,7 @@
 #include "lesseg/models/resunet.h"
 #include "lesseg/models/swinunet.h"
 #include "lesseg/models/vit.h"
+#include "lesseg/models/weights.h"
 
 namespace lesseg {
 
@@ -24,6 +25,12 @@ torch::Tensor SegmenterImpl::forward(const torch::Tensor& images) {
 
 namespace {
 std::vector<int64_t> to_int64(const std::vector<int>& values) { return {values.begin(), values.end()}; }
+
+PosEmbedKind vit_pos_embed_kind(const std::string& name) {
+  if (name == "learned") return PosEmbedKind::learned;
+  if (name == "sincos") return PosEmbedKind::sincos;
+  throw_usage("unknown ViT position embedding '" + name + "' (known: auto, learned, sincos)");
+}
 
 SwinOptions swin_options(const std::string& name) {
   if (name == "swin_tiny") return swin_tiny();
@@ -39,6 +46,16 @@ ModelSpec model_spec_from(const Config& config, int64_t num_classes) {
   spec.decoder_channels = to_int64(config.get<std::vector<int>>("model.decoder_channels"));
   spec.aspp_rates = to_int64(config.get<std::vector<int>>("model.aspp_rates"));
   spec.num_classes = num_classes;
+  spec.pos_embed = config.get<std::string>("model.pos_embed");
+  if (spec.pos_embed == "auto") {
+    const std::string weights = config.get<std::string>("model.weights");
+    const auto metadata = weights.empty() ? std::map<std::string, std::string>{} : weight_file_metadata(weights);
+    const auto named = metadata.find(kPosEmbedMetadataKey);
+    if (named != metadata.end()) spec.pos_embed = named->second;
+    else spec.pos_embed = config.get<std::string>("method") == "mae" ? "sincos" : "learned";
+  }
+  spec.drop_path = config.get<double>("model.drop_path");
+  if (spec.drop_path < 0.0 || spec.drop_path >= 1.0) throw_usage("model.drop_path must be in [0, 1)");
   return spec;
 }
 
@@ -48,7 +65,8 @@ nlohmann::json model_spec_to_json(const ModelSpec& spec) {
           {"output_stride", spec.output_stride},
           {"decoder_channels", spec.decoder_channels},
           {"aspp_rates", spec.aspp_rates},
-          {"num_classes", spec.num_classes}};
+          {"num_classes", spec.num_classes},
+          {"pos_embed", spec.pos_embed}};
 }
 
 ModelSpec model_spec_from_json(const nlohmann::json& json) {
@@ -59,6 +77,7 @@ ModelSpec model_spec_from_json(const nlohmann::json& json) {
   spec.decoder_channels = json.at("decoder_channels").get<std::vector<int64_t>>();
   spec.aspp_rates = json.at("aspp_rates").get<std::vector<int64_t>>();
   spec.num_classes = json.at("num_classes").get<int64_t>();
+  spec.pos_embed = json.value("pos_embed", std::string("learned"));  // files from before the key: learned
   return spec;
 }
 
@@ -82,7 +101,9 @@ std::shared_ptr<BackboneImpl> build_backbone(const ModelSpec& spec) {
     if (name.rfind(prefix, 0) != 0 || name.size() == prefix.size()) continue;
     const std::string digits = name.substr(prefix.size());
     if (digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 3) break;
-    return std::make_shared<VitImpl>(preset(std::stoll(digits)));
+    VitOptions options = preset(std::stoll(digits));
+    options.pos_embed(vit_pos_embed_kind(spec.pos_embed)).drop_path_rate(spec.drop_path);
+    return std::make_shared<VitImpl>(options);
   }
   throw_usage("unknown backbone '" + name +
               "' (known: resnet18, resnet34, resnet50, resnet101, resnet152, swin_tiny, vit_{tiny,small,base}{8,16})");

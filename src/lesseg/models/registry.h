@@ -19,8 +19,15 @@ struct ModelSpec {
   std::vector<int64_t> decoder_channels{256, 128, 64, 64, 32};
   std::vector<int64_t> aspp_rates{6, 12, 18};
   int64_t num_classes = 0;
+  std::string pos_embed = "learned";  // ViT position embedding: learned (DINO, timm) | sincos (MAE)
+  double drop_path = 0.0;             // ViT stochastic depth at the last block (training only)
 };
 
+// ViT metadata key of a lesseg weight file: the position-embedding kind the weights were trained with.
+inline constexpr const char* kPosEmbedMetadataKey = "lesseg.pos_embed";
+
+// model.pos_embed "auto" resolves to the kind named in model.weights' metadata, else sincos for MAE
+// pretraining, else learned: a backbone is rebuilt with the kind it was trained with.
 ModelSpec model_spec_from(const Config& config, int64_t num_classes);
 nlohmann::json model_spec_to_json(const ModelSpec& spec);
 ModelSpec model_spec_from_json(const nlohmann::json& json);

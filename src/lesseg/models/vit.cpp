@@ -256,6 +256,28 @@ MaskedEncoding VitImpl::forward_masked(const torch::Tensor& images, double mask_
   return forward_masked(images, mask_ratio, noise);
 }
 
+void init_vit_mae(VitImpl& vit) {
+  torch::NoGradGuard no_grad;
+  auto& patch = vit.patch_embed->proj->weight;
+  auto flat = patch.view({patch.size(0), -1});  // ref: MAE treats the patch conv as a Linear layer
+  nn::init::xavier_uniform_(flat);
+  vit.cls_token.normal_(0.0, 0.02);
+  init_mae_linear_and_norm(vit);
+}
+
+void init_mae_linear_and_norm(torch::nn::Module& root) {
+  torch::NoGradGuard no_grad;
+  for (auto& module : root.modules(false)) {
+    if (auto* linear = module->as<nn::Linear>()) {
+      nn::init::xavier_uniform_(linear->weight);
+      if (linear->bias.defined()) linear->bias.zero_();
+    } else if (auto* ln = module->as<nn::LayerNorm>()) {
+      ln->weight.fill_(1.0);
+      ln->bias.zero_();
+    }
+  }
+}
+
 std::vector<torch::Tensor> VitImpl::features(const torch::Tensor& images) {
   return {forward_tokens(images).patch_map()};
 }

@@ -188,4 +188,10 @@ class VitImpl : public BackboneImpl {
 };
 TORCH_MODULE(Vit);
 
+// ref: MAE models_mae.py initialize_weights: xavier-uniform Linear weights (zero bias) and
+// flattened patch-embedding weight, cls_token normal(.02), LayerNorm 1 / 0 (DINO's init is the default).
+void init_vit_mae(VitImpl& vit);
+// The part shared with MAE's decoder: every Linear xavier-uniform with zero bias, LayerNorm 1 / 0.
+void init_mae_linear_and_norm(torch::nn::Module& module);
+
 }  // namespace lesseg

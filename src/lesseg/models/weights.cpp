@@ -87,6 +87,11 @@ NamedTensors read_weight_file(const fs::path& path) {
   return load_safetensors(path).tensors;
 }
 
+std::map<std::string, std::string> weight_file_metadata(const fs::path& path) {
+  if (looks_like_pth(path)) return {};
+  return load_safetensors(path).metadata;
+}
+
 WeightReport match_weights(const NamedTensors& model, const NamedTensors& file, const WeightOptions& options,
                            const fs::path& origin, NamedTensors* renamed) {
   std::map<std::string, at::Tensor> model_by_name(model.begin(), model.end());

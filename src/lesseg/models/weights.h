@@ -4,6 +4,7 @@
 // missing / unexpected / shape-mismatched keys. A load that leaves model tensors unset is refused
 // unless allow_partial.
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,9 @@ struct WeightReport {
 
 // Reads .safetensors or .pth (zip or legacy), decided by the file's content.
 NamedTensors read_weight_file(const std::filesystem::path& path);
+
+// A .safetensors file's metadata (its header only is read); empty for .pth files.
+std::map<std::string, std::string> weight_file_metadata(const std::filesystem::path& path);
 
 // Which file tensors map onto which model names; renamed[i] = {model name, file tensor}.
 WeightReport match_weights(const NamedTensors& model, const NamedTensors& file, const WeightOptions& options,

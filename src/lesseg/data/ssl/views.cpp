@@ -82,9 +82,9 @@ void color_jitter(cv::Mat& rgb, const ViewSpec& spec, std::mt19937_64& rng) {
   f.convertTo(rgb, CV_8UC3);  // rounds and saturates
 }
 
-void gaussian_blur(cv::Mat& rgb, std::mt19937_64& rng) {
-  const double sigma = uniform(rng, 0.1, 2.0);
-  const int k = 2 * static_cast<int>(std::ceil(3 * sigma)) + 1;  // covers +-3 sigma
+void gaussian_blur(cv::Mat& rgb, const ViewSpec& spec, std::mt19937_64& rng) {
+  const double sigma = blur_sigma(spec, uniform(rng, 0.0, 1.0));
+  const int k = blur_kernel_size(spec.size);
   cv::GaussianBlur(rgb, rgb, cv::Size(k, k), sigma, sigma, cv::BORDER_REFLECT_101);
 }
 
@@ -103,12 +103,19 @@ cv::Mat make_view(const cv::Mat& rgb, const ViewSpec& spec, std::mt19937_64& rng
   if (happens(rng, spec.flip)) cv::flip(view, view, 1);
   if (happens(rng, spec.jitter_prob)) color_jitter(view, spec, rng);
   if (happens(rng, spec.grayscale)) view = gray3_of(view);
-  if (happens(rng, spec.blur)) gaussian_blur(view, rng);
+  if (happens(rng, spec.blur)) gaussian_blur(view, spec, rng);
   if (happens(rng, spec.solarize)) solarize(view);
   return view;
 }
 
 }  // namespace
+
+int blur_kernel_size(int view_side) { return std::max(3, 2 * (view_side / 20) + 1); }
+
+double blur_sigma(const ViewSpec& spec, double u) {
+  const double at_224 = spec.blur_sigma[0] + (spec.blur_sigma[1] - spec.blur_sigma[0]) * u;
+  return at_224 * static_cast<double>(spec.size) / 224.0;
+}
 
 cv::Rect random_resized_crop_box(cv::Size image, const std::array<double, 2>& scale,
                                  const std::array<double, 2>& ratio, std::mt19937_64& rng) {
@@ -194,6 +201,10 @@ ViewSpec common_spec(const Config& config) {
   spec.contrast = jitter[1];
   spec.saturation = jitter[2];
   spec.hue = jitter[3];
+  auto sigma = config.get<std::vector<double>>("views.blur_sigma");
+  if (sigma.size() != 2 || !(sigma[0] > 0.0 && sigma[0] <= sigma[1]))
+    throw_usage("config key 'views.blur_sigma' must be [lo, hi] with 0 < lo <= hi");
+  spec.blur_sigma = {sigma[0], sigma[1]};
   return spec;
 }
 

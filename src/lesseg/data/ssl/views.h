@@ -24,7 +24,8 @@ struct ViewSpec {
   double jitter_prob = 0.8;
   double brightness = 0.4, contrast = 0.4, saturation = 0.2, hue = 0.1;
   double grayscale = 0.2;
-  double blur = 0.5;       // probability of a Gaussian blur, sigma uniform in [0.1, 2]
+  double blur = 0.5;       // probability of a Gaussian blur
+  std::array<double, 2> blur_sigma{0.1, 2.0};  // sigma range at a 224 px view, scaled by size / 224
   double solarize = 0.0;   // probability of inverting pixels >= 128
 };
 
@@ -32,6 +33,12 @@ struct ViewSpec {
 // log-uniform aspect ratio in `ratio` at a random position, else a central crop clamped to `ratio`.
 cv::Rect random_resized_crop_box(cv::Size image, const std::array<double, 2>& scale,
                                  const std::array<double, 2>& ratio, std::mt19937_64& rng);
+
+// ref: SimCLR: the blur kernel is 10 % of the view side (radius side / 20, odd, at least 3), so a
+// blur removes the same share of detail at every view size.
+int blur_kernel_size(int view_side);
+// Sigma for a draw `u` in [0, 1): the spec's range at 224 px, scaled to the view side.
+double blur_sigma(const ViewSpec& spec, double u);
 
 // The augmented views of one image, in spec order: random resized crop (bilinear, square), flip,
 // colour jitter (torchvision's random order), grayscale, Gaussian blur, solarization.

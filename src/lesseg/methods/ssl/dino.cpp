@@ -50,6 +50,7 @@ class DinoTask : public SslTask {
     momentum_ = c.get<double>("ssl.momentum");
     freeze_last_layer_ = c.get<int64_t>("ssl.freeze_last_layer_iters");
     total_iters_ = c.get<int64_t>("train.iters");
+    student_temp_ = c.get<double>("ssl.student_temp");
   }
   torch::nn::Module& state_module() override { return *state_; }
   std::vector<torch::Tensor> trainable_parameters() override { return state_->student->parameters(); }
@@ -66,7 +67,9 @@ class DinoTask : public SslTask {
       teacher_out = per_view(globals, [this](const torch::Tensor& x) { return state_->teacher->forward(x); });
     }
     auto student_out = per_view(views, [this](const torch::Tensor& x) { return state_->student->forward(x); });
-    return {{"dino", state_->loss->forward(student_out, teacher_out, teacher_temp(iter), setup_.dist.get())}};
+    const double t_temp = teacher_temp(iter);
+    record_diagnostics(teacher_out, student_out, t_temp);  // before the loss moves the centre
+    return {{"dino", state_->loss->forward(student_out, teacher_out, t_temp, setup_.dist.get())}};
   }
 
   void after_backward(int64_t iter) override {
@@ -77,26 +80,40 @@ class DinoTask : public SslTask {
   }
 
  private:
+  void record_diagnostics(const std::vector<torch::Tensor>& teacher, const std::vector<torch::Tensor>& student,
+                          double t_temp) {
+    if (student.size() < 2) return;
+    DinoDiagnostics d = dino_diagnostics(teacher[0], student[1], state_->loss->center, t_temp, student_temp_);
+    diagnostics_ = {{"teacher_entropy", d.teacher_entropy},
+                    {"teacher_batch_entropy", d.teacher_batch_entropy},
+                    {"kl_teacher_student", d.kl_teacher_student}};
+  }
+
   DinoState make_state() {
     const Config& c = *setup_.config;
     const int64_t dim = embedding_dim(*setup_.backbone);
     DinoNet student(setup_.backbone, head_options(c, dim));
-    DinoNet teacher(build_backbone(setup_.spec), head_options(c, dim));
+    ModelSpec teacher_spec = setup_.spec;
+    teacher_spec.drop_path = 0.0;  // ref: main_dino.py: only the student gets drop_path_rate
+    DinoNet teacher(build_backbone(teacher_spec), head_options(c, dim));
     DinoLoss loss(c.get<int64_t>("ssl.dino_out_dim"), c.get<double>("ssl.student_temp"), c.get<double>("ssl.center_momentum"));
-    ema_update(*teacher, *student, 0.0);  // the teacher starts as a copy of the student
+    copy_weights(*teacher, *student);  // the teacher starts as a copy of the student
     for (auto& p : teacher->parameters()) p.set_requires_grad(false);
     DinoState state(student, teacher, loss);
     state->to(setup_.device);
     return state;
   }
-  // ref: main_dino.py DINOLoss.teacher_temp_schedule: linear warmup, then constant.
+  // ref: main_dino.py DINOLoss.teacher_temp_schedule = concatenate(np.linspace(warmup_teacher_temp,
+  // teacher_temp, W), ones * teacher_temp), one entry per iteration here: the end value is reached at
+  // iteration W - 1 (np.linspace includes its end point; a single point is the start value).
   double teacher_temp(int64_t iter) const {
     if (iter >= teacher_temp_warmup_) return teacher_temp_end_;
-    return teacher_temp_ + (teacher_temp_end_ - teacher_temp_) * double(iter) / double(teacher_temp_warmup_);
+    if (teacher_temp_warmup_ == 1) return teacher_temp_;
+    return teacher_temp_ + (teacher_temp_end_ - teacher_temp_) * double(iter) / double(teacher_temp_warmup_ - 1);
   }
 
   DinoState state_;
-  double teacher_temp_ = 0.04, teacher_temp_end_ = 0.07, momentum_ = 0.996;
+  double teacher_temp_ = 0.04, teacher_temp_end_ = 0.07, momentum_ = 0.996, student_temp_ = 0.1;
   int64_t teacher_temp_warmup_ = 0, freeze_last_layer_ = 0, total_iters_ = 1;
 };
 

@@ -66,4 +66,23 @@ void DinoLossImpl::update_center(const std::vector<torch::Tensor>& teacher, Dist
   center.mul_(center_momentum_).add_(batch_center / count, 1.0 - center_momentum_);
 }
 
+DinoDiagnostics dino_diagnostics(const torch::Tensor& teacher, const torch::Tensor& student, const torch::Tensor& center,
+                                 double teacher_temp, double student_temp) {
+  torch::NoGradGuard no_grad;
+  auto log_t = F::log_softmax((teacher - center) / teacher_temp, F::LogSoftmaxFuncOptions(-1));
+  auto log_s = F::log_softmax(student / student_temp, F::LogSoftmaxFuncOptions(-1));
+  auto p_t = log_t.exp();
+  auto mean_t = p_t.mean(0);
+  DinoDiagnostics d;
+  d.teacher_entropy = (-(p_t * log_t).sum(-1)).mean().item<double>();
+  d.teacher_batch_entropy = (-(mean_t * mean_t.clamp_min(1e-12).log()).sum()).item<double>();
+  d.kl_teacher_student = (p_t * (log_t - log_s)).sum(-1).mean().item<double>();
+  return d;
+}
+
+double normalized_feature_std(const torch::Tensor& z) {
+  torch::NoGradGuard no_grad;
+  return F::normalize(z, F::NormalizeFuncOptions().dim(1)).std(0).mean().item<double>();
+}
+
 }  // namespace lesseg

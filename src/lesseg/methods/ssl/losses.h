@@ -34,4 +34,19 @@ class DinoLossImpl : public torch::nn::Module {
 };
 TORCH_MODULE(DinoLoss);
 
+// Collapse diagnostics on one batch (ref: DINO paper section 5.3, SimSiam section 4.1).
+struct DinoDiagnostics {
+  double teacher_entropy = 0;        // mean entropy of the teacher's distributions: log K when uniform
+  double teacher_batch_entropy = 0;  // entropy of their batch mean: 0 when every image picks one prototype
+  double kl_teacher_student = 0;     // KL(P_teacher || P_student), 0 under either collapse
+};
+// teacher: one global crop's teacher outputs [B, K]; student: the student's outputs on another crop
+// of the same images; `center` as before this step's update.
+DinoDiagnostics dino_diagnostics(const torch::Tensor& teacher, const torch::Tensor& student, const torch::Tensor& center,
+                                 double teacher_temp, double student_temp);
+
+// The standard deviation over the batch of L2-normalized projections [B, D], averaged over the
+// dimensions: 0 when collapsed to one point, about 1 / sqrt(D) when spread over the sphere.
+double normalized_feature_std(const torch::Tensor& z);
+
 }  // namespace lesseg

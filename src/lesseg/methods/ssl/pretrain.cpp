@@ -20,16 +20,12 @@ namespace lesseg {
 
 namespace {
 
-// MAE's encoder uses the fixed sin-cos position embedding. Its table keeps the preset's grid (224 px)
-// so the saved backbone has the shape every ViT of that name expects; other sizes get their own table.
+// MAE's encoder (model.pos_embed auto: sin-cos, recomputed for every grid) starts from MAE's own init.
 std::shared_ptr<BackboneImpl> build_pretrain_backbone(const Config& config, const ModelSpec& spec) {
   auto backbone = build_backbone(spec);
-  if (config.get<std::string>("method") != "mae") return backbone;
   auto vit = std::dynamic_pointer_cast<VitImpl>(backbone);
-  if (!vit) return backbone;  // MaeTask names the problem
-  VitOptions options = vit->options;
-  options.pos_embed(PosEmbedKind::sincos);
-  return std::make_shared<VitImpl>(options);
+  if (vit && config.get<std::string>("method") == "mae") init_vit_mae(*vit);
+  return backbone;
 }
 
 void load_initial_weights(const Config& config, BackboneImpl& backbone) {
@@ -61,6 +57,7 @@ PretrainResult pretrain(const Config& config, const std::filesystem::path& run_d
   SslSetup setup;
   setup.config = &config;
   setup.spec = model_spec_from(config, 0);
+  const std::string pos_embed = setup.spec.pos_embed;  // setup is moved into the task
   setup.backbone = build_pretrain_backbone(config, setup.spec);
   load_initial_weights(config, *setup.backbone);
   setup.backbone->to(device);
@@ -91,6 +88,7 @@ PretrainResult pretrain(const Config& config, const std::filesystem::path& run_d
     BackboneImpl& backbone = task->result_backbone();
     std::map<std::string, std::string> metadata{{kBackboneMetadataKey, config.get<std::string>("model.backbone")},
                                                 {"lesseg.method", method}};
+    if (dynamic_cast<VitImpl*>(&backbone)) metadata[kPosEmbedMetadataKey] = pos_embed;
     save_safetensors(result.backbone, module_tensors(backbone), metadata);
   }
   if (dist) dist->finish();

@@ -37,6 +37,7 @@ class SimclrTask : public SslTask {
   LossTerms train_step(int64_t) override {
     model_->train();
     auto z = per_view(next_views(), [this](const torch::Tensor& x) { return model_->forward(x); });
+    diagnostics_ = {{"feature_std", normalized_feature_std(z.front())}};
     return {{"nt_xent", multi_view_nt_xent(z, setup_.num_global_views, temperature_)}};
   }
 

@@ -17,20 +17,28 @@ std::vector<torch::Tensor> SslTask::no_weight_decay_parameters() {
 }
 
 nlohmann::json SslTask::evaluate() {
-  if (!setup_.evaluate) return nlohmann::json::object();
-  BackboneImpl& backbone = result_backbone();
-  const bool was_training = backbone.is_training();
-  auto metrics = setup_.evaluate(backbone);
-  backbone.train(was_training);
+  nlohmann::json metrics = nlohmann::json::object();
+  if (setup_.evaluate) {
+    BackboneImpl& backbone = result_backbone();
+    const bool was_training = backbone.is_training();
+    metrics = setup_.evaluate(backbone);
+    backbone.train(was_training);
+  }
+  metrics.update(diagnostics_);
   return metrics;
 }
 
 void SslTask::restore(SamplerState state) {
   loader_.reset();  // join the old workers before starting new ones
-  loader_ = std::make_unique<Loader>(setup_.images, setup_.loader, state);
+  if (!setup_.batch_source) loader_ = std::make_unique<Loader>(setup_.images, setup_.loader, state);
 }
 
 std::vector<torch::Tensor> SslTask::next_views() {
+  if (setup_.batch_source) {
+    auto views = setup_.batch_source();
+    for (auto& v : views) v = v.to(setup_.device);
+    return views;
+  }
   Batch batch;
   loader_->next(batch);
   std::vector<torch::Tensor> views;

@@ -26,6 +26,8 @@ struct SslSetup {
   int64_t num_global_views = 2;
   torch::Device device = torch::kCPU;
   DistributedPtr dist;
+  // Batches of views from elsewhere than the loader (a parity test's fixed crops); empty: the loader.
+  std::function<std::vector<torch::Tensor>()> batch_source;
   // Feature evaluation of a backbone (kNN accuracy); empty: none.
   std::function<nlohmann::json(BackboneImpl&)> evaluate;
 };
@@ -37,11 +39,11 @@ class SslTask : public TrainTask {
   // ref: dino utils.get_params_groups / MAE: biases and 1-D tensors (norms) are not decayed.
   std::vector<torch::Tensor> no_weight_decay_parameters() override;
   nlohmann::json evaluate() override;
-  SamplerState loader_state() const override { return loader_->state(); }
+  SamplerState loader_state() const override { return loader_ ? loader_->state() : SamplerState{}; }
   void restore(SamplerState state) override;
   int64_t images_per_step() const override { return setup_.loader.batch_size; }
-  int64_t fallbacks() const { return loader_->fallbacks(); }
-  int64_t skipped() const { return loader_->skipped(); }
+  int64_t fallbacks() const { return loader_ ? loader_->fallbacks() : 0; }
+  int64_t skipped() const { return loader_ ? loader_->skipped() : 0; }
   // The backbone a user keeps (the EMA teacher's for DINO).
   virtual BackboneImpl& result_backbone() { return *setup_.backbone; }
 
@@ -52,6 +54,8 @@ class SslTask : public TrainTask {
   static std::vector<torch::Tensor> per_view(const std::vector<torch::Tensor>& views,
                                              const std::function<torch::Tensor(const torch::Tensor&)>& fn);
   SslSetup setup_;
+  // Collapse diagnostics of the latest step, logged with every evaluation.
+  nlohmann::json diagnostics_ = nlohmann::json::object();
 
  private:
   std::unique_ptr<Loader> loader_;
