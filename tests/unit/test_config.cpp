@@ -60,6 +60,16 @@ TEST(Config, WrongTypesNameKeyAndExpectedType) {
   EXPECT_NE(m.find("must be a list"), std::string::npos) << m;
 }
 
+// Types are checked against the defaults, not against what a file set earlier: `lr: 1` (an
+// integer for a real-valued key) does not make a later --set train.lr=0.5 a type error.
+TEST(Config, OverridesAreCheckedAgainstTheDefaultsTypes) {
+  Config config;
+  config.set("train.lr", "1");
+  config.set("train.lr", "0.5");
+  EXPECT_DOUBLE_EQ(config.get<double>("train.lr"), 0.5);
+  EXPECT_THROW(config.set("train.lr", "fast"), Error);
+}
+
 TEST(Config, MalformedInputIsAUsageError) {
   auto file = write_yaml("lesseg_cfg_bad.yaml", "train: [unclosed\n");
   EXPECT_NE(usage_message([&] { Config::load(file, {}); }).find("invalid YAML"), std::string::npos);

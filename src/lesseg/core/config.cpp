@@ -61,18 +61,20 @@ bool compatible(Kind expected, Kind given) {
   return false;
 }
 
-// Merges `user` into `base` (a deep copy of the defaults), checking keys and types.
-void merge_checked(YAML::Node base, const YAML::Node& user, const std::string& prefix, const std::string& origin) {
+// Merges `user` into `base`, checking keys and types against `schema` (the defaults: a value set
+// earlier, e.g. `lr: 1` in a file, must not narrow what a later --set may give).
+void merge_checked(YAML::Node base, const YAML::Node& user, const std::string& prefix, const std::string& origin,
+                   const YAML::Node& schema) {
   if (!user.IsMap()) throw_usage(origin + ": expected a mapping at '" + (prefix.empty() ? "<root>" : prefix) + "'");
   for (const auto& entry : user) {
     const std::string key = entry.first.as<std::string>();
     const std::string path = prefix.empty() ? key : prefix + "." + key;
+    const YAML::Node expected_node = schema.IsMap() ? schema[key] : YAML::Node();
+    if (!base.IsMap() || !expected_node.IsDefined()) throw_usage(origin + ": unknown config key '" + path + "'");
     YAML::Node target = base[key];
-    if (!base.IsMap() || !target.IsDefined())
-      throw_usage(origin + ": unknown config key '" + path + "'");
-    Kind expected = scalar_kind(target), given = scalar_kind(entry.second);
+    Kind expected = scalar_kind(expected_node), given = scalar_kind(entry.second);
     if (expected == Kind::map) {
-      merge_checked(target, entry.second, path, origin);
+      merge_checked(target, entry.second, path, origin, expected_node);
       continue;
     }
     if (!compatible(expected, given))
@@ -136,7 +138,7 @@ YAML::Node load_with_bases(const Path& file, std::vector<Path>& chain) {
   YAML::Node tree = parse_yaml(read_file(file), file.string());
   const std::optional<Path> base = take_base(tree, file);
   // Checked per file so an error names the file that has the bad key.
-  merge_checked(YAML::Load(default_config_yaml()), tree, "", file.string());
+  merge_checked(YAML::Load(default_config_yaml()), tree, "", file.string(), YAML::Load(default_config_yaml()));
   if (!base) return tree;
   chain.push_back(file);
   YAML::Node merged = load_with_bases(*base, chain);
@@ -153,7 +155,7 @@ Config Config::load(const std::filesystem::path& file, const std::vector<std::st
   if (!file.empty()) {
     if (!std::filesystem::is_regular_file(file)) throw_usage(file.string() + ": config file not found");
     std::vector<Path> chain;
-    merge_checked(config.root_, load_with_bases(file, chain), "", file.string());
+    merge_checked(config.root_, load_with_bases(file, chain), "", file.string(), YAML::Load(default_config_yaml()));
   }
   for (const std::string& item : overrides) {
     auto eq = item.find('=');
@@ -165,7 +167,7 @@ Config Config::load(const std::filesystem::path& file, const std::vector<std::st
 
 Config Config::from_yaml_text(const std::string& text, const std::string& origin) {
   Config config;
-  merge_checked(config.root_, parse_yaml(text, origin), "", origin);
+  merge_checked(config.root_, parse_yaml(text, origin), "", origin, YAML::Load(default_config_yaml()));
   return config;
 }
 
@@ -179,7 +181,7 @@ void Config::set(const std::string& key_path, const std::string& yaml_value) {
     parent[*it] = user;
     user.reset(parent);
   }
-  merge_checked(root_, user, "", "--set " + key_path);
+  merge_checked(root_, user, "", "--set " + key_path, YAML::Load(default_config_yaml()));
 }
 
 // Walks with const nodes: a non-const operator[] would insert missing keys into root_.
