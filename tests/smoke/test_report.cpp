@@ -204,13 +204,16 @@ TEST(ReportPretraining, ChartsTheLogWithoutSegmenterParts) {
 
   // kNN evaluations (as `probe.data` makes them) become the metrics chart and a summary card.
   std::ofstream(run / "metrics.jsonl", std::ios::app)
-      << R"({"iter": 2, "split": "val", "knn_top1": 0.25, "knn_top5": 0.75})" << "\n"
-      << R"({"iter": 4, "split": "val", "knn_top1": 0.5, "knn_top5": 0.875})" << "\n";
+      << R"({"iter": 2, "split": "val", "knn_top1": 0.25, "knn_top5": 0.75, "teacher_entropy": 8.1})" << "\n"
+      << R"({"iter": 4, "split": "val", "knn_top1": 0.5, "knn_top5": 0.875, "teacher_entropy": 6.5})" << "\n";
   const std::string with_knn = read_file(write_report(run, ReportOptions{}));
   const std::string metrics = section(with_knn, "<svg class=\"chart\" id=\"metrics\"", "</svg>");
   EXPECT_NE(metrics.find("data-series=\"kNN top-1\" d=\"M"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("data-series=\"kNN top-5\" d=\"M"), std::string::npos) << metrics;
   EXPECT_NE(with_knn.find("val kNN top-1</div><div class=\"value\">0.5<"), std::string::npos);
+  // and the collapse diagnostics logged with them, their own chart
+  const std::string collapse = section(with_knn, "<svg class=\"chart\" id=\"collapse\"", "</svg>");
+  EXPECT_NE(collapse.find("data-series=\"teacher entropy\" d=\"M"), std::string::npos) << collapse;
   EXPECT_EQ(with_knn.find("id=\"confusion\""), std::string::npos);
 }
 

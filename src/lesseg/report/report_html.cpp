@@ -168,16 +168,31 @@ std::vector<ChartSeries> class_iou_series(const ReportData& d) {
   return per_class;
 }
 
+// A pretraining run's collapse diagnostics (SimCLR's feature spread, DINO's teacher entropies and KL).
+std::vector<ChartSeries> collapse_series(const ReportData& d) {
+  std::vector<ChartSeries> out;
+  if (!d.pretraining) return out;
+  for (auto [key, name] : {std::pair{"feature_std", "feature std"}, std::pair{"teacher_entropy", "teacher entropy"},
+                           std::pair{"teacher_batch_entropy", "batch-mean entropy"},
+                           std::pair{"kl_teacher_student", "KL(teacher || student)"}})
+    if (ChartSeries s = series_of(d.log.evals, key, name); !s.points.empty()) out.push_back(std::move(s));
+  return out;
+}
+
 std::string evaluation_charts(const ReportData& d) {
-  const std::vector<ChartSeries> metrics = metric_series(d);
-  if (metrics.empty()) return "";
+  const std::vector<ChartSeries> metrics = metric_series(d), collapse = collapse_series(d);
+  if (metrics.empty() && collapse.empty()) return "";
   std::ostringstream out;
   ChartOptions o;
   o.y_from_zero = true;
   out << "<h2>Evaluation</h2>\n<div class=\"charts\">\n";
   o.id = "metrics", o.title = d.pretraining ? "kNN accuracy (validation)" : "Validation metrics";
   o.y_label = d.pretraining ? "accuracy" : "score";
-  out << "<div class=\"panel\">" << svg_line_chart(metrics, o) << "</div>\n";
+  if (!metrics.empty()) out << "<div class=\"panel\">" << svg_line_chart(metrics, o) << "</div>\n";
+  if (!collapse.empty()) {
+    o.id = "collapse", o.title = "Collapse diagnostics", o.y_label = "value";
+    out << "<div class=\"panel\">" << svg_line_chart(collapse, o) << "</div>\n";
+  }
   if (d.classes.num_classes() > 0) {
     o.id = "class-iou", o.title = "IoU per class", o.y_label = "IoU";
     out << "<div class=\"panel\">" << svg_line_chart(class_iou_series(d), o) << "</div>\n";
