@@ -99,11 +99,10 @@ TEST(Pretrain, DinoStudentFitsTheTeacher) {
                                               "views.local_count=2", "ssl.momentum=1.0", "ssl.center_momentum=1.0",
                                               "train.lr=0.0005", "train.lr_scaling=none"}));
   expect_loss_falls(result.backbone.parent_path(), 0.05);
+  // the collapse diagnostics are logged with the evaluation (their values: tests/parity SslDiagnostics)
   auto diagnostics = last_evaluation(result.backbone.parent_path());
-  const double entropy = diagnostics.at("teacher_entropy").get<double>();
-  EXPECT_GT(entropy, 0.0);
-  EXPECT_LE(entropy, std::log(1024.0) + 1e-6);
-  EXPECT_GE(diagnostics.at("kl_teacher_student").get<double>(), 0.0);
+  for (const char* key : {"teacher_entropy", "teacher_batch_entropy", "kl_teacher_student"})
+    EXPECT_TRUE(diagnostics.contains(key) && std::isfinite(diagnostics[key].get<double>())) << key << ": " << diagnostics;
 }
 
 TEST(Pretrain, MaeLossFalls) {

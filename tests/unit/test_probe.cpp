@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 
 #include "lesseg/core/config.h"
+#include "lesseg/core/error.h"
 #include "lesseg/data/open.h"
 #include "lesseg/data/synth/synth.h"
 #include "lesseg/engine/checkpoint.h"
@@ -384,6 +385,23 @@ TEST(ProbeBackbone, RebuildsThePositionEmbeddingKindOfTheWeights) {
   config.set("model.allow_partial", "true");
   auto vit = std::dynamic_pointer_cast<VitImpl>(build_probe_backbone(config, torch::kCPU).backbone);
   EXPECT_TRUE(torch::allclose(vit->position_embedding(32, 48), sincos_pos_embed_2d(192, 4, 6, true)));
+
+  // a saved segmenter records the kind in its model spec; an unknown kind is bad weights, naming the file
+  save_safetensors(dir.path() / "segmenter.safetensors", module_tensors(*mae_vit),
+                   {{"lesseg.model", R"({"arch": "deeplabv3plus", "pos_embed": "sincos"})"}});
+  config.set("model.weights", (dir.path() / "segmenter.safetensors").string());
+  EXPECT_EQ(model_spec_from(config, 2).pos_embed, "sincos");
+  save_safetensors(dir.path() / "odd.safetensors", module_tensors(*mae_vit), {{kPosEmbedMetadataKey, "rope"}});
+  config.set("model.weights", (dir.path() / "odd.safetensors").string());
+  try {
+    model_spec_from(config, 2);
+    FAIL() << "an unknown kind was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::bad_weights);
+    EXPECT_NE(std::string(e.what()).find("odd.safetensors"), std::string::npos) << e.what();
+  }
+  config.set("model.pos_embed", "rope");
+  EXPECT_THROW(model_spec_from(config, 2), Error);
 }
 
 }  // namespace

@@ -161,19 +161,24 @@ TEST(Views, HueShiftKeepsValueAndSaturation) {
   EXPECT_GT(changed, 15);
 }
 
-// The blur scales with the view: SimCLR's 23-tap kernel at 224 px, 5 taps at 48 px; sigma's range
-// [0.1, 2] is for 224 px.
-TEST(Views, BlurKernelAndSigmaFollowTheViewSide) {
-  EXPECT_EQ(blur_kernel_size(224), 23);
-  EXPECT_EQ(blur_kernel_size(96), 9);
-  EXPECT_EQ(blur_kernel_size(48), 5);
-  EXPECT_EQ(blur_kernel_size(16), 3);
+// The blur scales with the recipe: SimCLR's 23-tap kernel at 224 px, 5 taps at 48 px (wider where
+// +-3 sigma needs it); sigma's range [0.1, 2] is for a 224 px global view and scales with it, and
+// local views keep the global views' pixel sigma (DINO).
+TEST(Views, BlurKernelAndSigmaFollowTheRecipeSize) {
+  EXPECT_EQ(blur_kernel_size(224, 2.0), 23);
+  EXPECT_EQ(blur_kernel_size(48, 0.43), 5);
+  EXPECT_EQ(blur_kernel_size(16, 0.1), 3);
+  EXPECT_EQ(blur_kernel_size(96, 2.0), 13);  // +-3 sigma beats 10 % of 96
   ViewSpec spec;
-  spec.size = 224;
   EXPECT_DOUBLE_EQ(blur_sigma(spec, 0.0), 0.1);
   EXPECT_NEAR(blur_sigma(spec, 1.0), 2.0, 1e-12);
-  spec.size = 56;
-  EXPECT_NEAR(blur_sigma(spec, 1.0), 0.5, 1e-12);
+  Config config;
+  config.set("views.global_size", "56");
+  config.set("views.local_count", "1");
+  config.set("views.local_size", "24");
+  auto specs = view_specs_from(config);
+  EXPECT_NEAR(blur_sigma(specs[0], 1.0), 0.5, 1e-12);
+  EXPECT_NEAR(blur_sigma(specs.back(), 1.0), 0.5, 1e-12);  // the local view: same pixel sigma
 }
 
 // A 4 px stripe texture survives the strongest blur of a 48 px view (it did not with a fixed sigma 2).
@@ -185,6 +190,7 @@ TEST(Views, BlurOfASmallViewKeepsFineTexture) {
   spec.ratio = {1.0, 1.0};
   spec.blur = 1.0;
   spec.blur_sigma = {2.0, 2.0};
+  spec.blur_scale = 48.0 / 224.0;
   std::mt19937_64 rng(3);
   cv::Mat view = make_views(stripes, {spec}, rng).front();
   cv::Scalar mean, stddev;

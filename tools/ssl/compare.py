@@ -81,11 +81,14 @@ def pretrain(args, method, run_dir, sets):
         cmd += ["--set", s]
     start = time.time()
     os.makedirs(run_dir, exist_ok=True)
-    with open(run_dir + ".log", "a") as f:
-        code = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT)
+    code = 1
+    try:
+        with open(run_dir + ".log", "a") as f:
+            code = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT)
+    finally:  # also on Ctrl-C: a resumed run adds its time to this one's
+        with open(timing + (".partial" if code else ""), "w") as f:
+            json.dump({"seconds": before + time.time() - start}, f)
     seconds = before + time.time() - start
-    with open(timing + (".partial" if code else ""), "w") as f:
-        json.dump({"seconds": seconds}, f)
     if code != 0:
         sys.exit(f"pretraining failed ({code}): see {run_dir}.log")
     print(f"  pretrained {os.path.basename(run_dir)} in {seconds / 60:.1f} min", flush=True)
@@ -136,6 +139,7 @@ def baselines(args, folder, backbones):
         if backbone.startswith("resnet"):
             kinds.append(("calibrated statistics", [f"probe.calibrate_bn={CALIBRATE_BATCHES}"]))
         for kind, extra in kinds:
+            # ViTs have no BatchNorm; the random ViT has a learned (random) position table
             label = f"random init, {backbone}, {kind}" if len(kinds) > 1 else f"random init, {backbone}"
             rows = []
             for seed in args.seeds:
@@ -187,8 +191,9 @@ def attention_comparison(args, folder):
                   os.path.join(args.out, f"dino_s{seed}_att.json"), weights, "vit_tiny8", data + [f"seed={seed}"])
         r = probe(args, cfg, ["--attention", os.path.join(args.out, f"random_vit_s{seed}_att")],
                   os.path.join(args.out, f"random_vit_s{seed}_att.json"), None, "vit_tiny8", data + [f"seed={seed}"])
-        out.setdefault("DINO", []).append(d["attention_iou"])
-        out.setdefault("random init", []).append(r["attention_iou"])
+        if d["attention_iou"] is not None and r["attention_iou"] is not None:  # null: no foreground scored
+            out.setdefault("DINO", []).append(d["attention_iou"])
+            out.setdefault("random init", []).append(r["attention_iou"])
     for k, v in out.items():
         print(f"CLS attention foreground IoU, {k:12s} {fmt(v)}", flush=True)
     return out
@@ -232,8 +237,10 @@ def spread(values):
     return statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def verdict(gain, noise):
-    """A gain smaller than the spread is no gain."""
+def verdict(gain, noise, n=2):
+    """A gain smaller than the spread is no gain; one seed has no spread to compare with."""
+    if n < 2:
+        return "one seed: no spread yet"
     return "gain" if gain > noise else ("loss" if gain < -noise else "within noise")
 
 
@@ -245,7 +252,7 @@ def summary_rows(results):
         best = max(randoms, key=lambda b: statistics.mean(b["knn"]))
         gain = statistics.mean(row["knn"]) - statistics.mean(best["knn"])
         noise = max(spread(row["knn"]), spread(best["knn"]))
-        rows.append((label, gain, noise, verdict(gain, noise), gain >= 0.15))
+        rows.append((label, gain, noise, verdict(gain, noise, min(len(row["knn"]), len(best["knn"]))), gain >= 0.15))
     return rows
 
 
@@ -278,7 +285,7 @@ def write_markdown(args, results):
         lines += ["", "SAMCLR (proposer) minus SimCLR, kNN top-1 paired by seed: " +
                   ", ".join(f"seed {s}: {d:+.3f}" for s, d in pairs) +
                   f"; mean {statistics.mean(diffs):+.3f}, spread {spread(diffs):.3f} "
-                  f"({verdict(statistics.mean(diffs), spread(diffs))})."]
+                  f"({verdict(statistics.mean(diffs), spread(diffs), len(diffs))})."]
     diag = [(label, d) for label, row in results["methods"].items() for d in row["diagnostics"][-1:] if d]
     if diag:
         lines += ["", "Collapse diagnostics at the end of the last seed's run: " +
@@ -319,7 +326,7 @@ def plot_curves(args, results):
     legend_y = top
     for n, (label, cs) in enumerate(curves):
         colour = COLOURS[n % len(COLOURS)]
-        for c in cs:
+        for c in [c for c in cs if c]:
             draw.line([(px(i), py(v)) for i, v in c] if len(c) > 1 else [(px(0), py(c[0][1])), (px(0), py(c[0][1]))],
                       fill=colour, width=2)
         draw.line([(width - right + 10, legend_y + 6), (width - right + 30, legend_y + 6)], fill=colour, width=3)

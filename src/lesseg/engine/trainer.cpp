@@ -157,16 +157,16 @@ void Trainer::checkpoint(int64_t iter, torch::optim::Optimizer& optimizer) {
 
 nlohmann::json Trainer::run() {
   Distributed* dist = options_.distributed.get();
+  OptimizerOptions optimizer_options = options_.optimizer;
   if (options_.lr_scaling_linear) {  // ref: SimCLR / DINO / MAE: lr = base lr x total batch / 256
     const int64_t batch = task_.images_per_step() * (dist ? dist->world_size() : 1);
-    const double base = options_.optimizer.lr;
-    options_.optimizer.lr = base * static_cast<double>(batch) / 256.0;
-    spdlog::info("lr {:.6g} = {:.6g} x batch {} / 256", options_.optimizer.lr, base, batch);
+    optimizer_options.lr *= static_cast<double>(batch) / 256.0;
+    spdlog::info("lr {:.6g} = {:.6g} x batch {} / 256", optimizer_options.lr, options_.optimizer.lr, batch);
   }
   std::filesystem::create_directories(options_.run_dir);
   remove_stale_temp_files(options_.run_dir);
   remove_leftovers(options_.run_dir / "checkpoints");
-  auto optimizer = make_optimizer(task_.trainable_parameters(), options_.optimizer, task_.no_weight_decay_parameters());
+  auto optimizer = make_optimizer(task_.trainable_parameters(), optimizer_options, task_.no_weight_decay_parameters());
   int64_t iter = try_resume(*optimizer);
   // distributed: every rank starts from rank 0's tensors; only rank 0 writes files
   const bool main_rank = !dist || dist->is_main();
@@ -180,9 +180,9 @@ nlohmann::json Trainer::run() {
   auto window_start = std::chrono::steady_clock::now();
   int64_t window_iters = 0;
   while (iter < options_.iters) {
-    const double lr = options_.optimizer.lr * lr_factor(options_.schedule, iter);
+    const double lr = optimizer_options.lr * lr_factor(options_.schedule, iter);
     set_learning_rate(*optimizer, lr);
-    set_weight_decay(*optimizer, weight_decay_at(options_.optimizer, iter, options_.iters));
+    set_weight_decay(*optimizer, weight_decay_at(optimizer_options, iter, options_.iters));
     LossTerms losses = task_.train_step(iter);
     torch::Tensor total = losses.front().second;
     for (size_t i = 1; i < losses.size(); ++i) total = total + losses[i].second;

@@ -2,6 +2,7 @@
 #include "lesseg/eval/probe.h"
 
 #include <algorithm>
+#include <random>
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <nlohmann/json.hpp>
@@ -227,9 +228,10 @@ int64_t calibrate_probe_backbone(BackboneImpl& backbone, const Config& config, c
     const ProbeImageOptions options = probe_image_options(config, device);
     auto split = split_classification_set(read_classification_set(data), config.get<double>("probe.train_fraction"),
                                           static_cast<uint64_t>(config.get<int64_t>("seed")));
+    auto items = split.train.items;  // class-sorted: shuffled, so that every batch mixes the classes
+    std::shuffle(items.begin(), items.end(), std::mt19937_64(static_cast<uint64_t>(config.get<int64_t>("seed"))));
     size_t cursor = 0;
     return calibrate_batchnorm(backbone, [&]() -> at::Tensor {
-      const auto& items = split.train.items;
       if (cursor >= items.size()) return {};
       std::vector<at::Tensor> tensors;
       for (; cursor < items.size() && tensors.size() < static_cast<size_t>(options.batch_size); ++cursor)

@@ -32,6 +32,22 @@ PosEmbedKind vit_pos_embed_kind(const std::string& name) {
   throw_usage("unknown ViT position embedding '" + name + "' (known: auto, learned, sincos)");
 }
 
+// The position-embedding kind a lesseg file records: a backbone file's lesseg.pos_embed, or the
+// model spec of a saved segmenter; "" when the file does not say (.pth, official weights).
+std::string pos_embed_of_weights(const std::string& path) {
+  const auto metadata = weight_file_metadata(path);
+  std::string kind;
+  if (auto named = metadata.find(kPosEmbedMetadataKey); named != metadata.end()) {
+    kind = named->second;
+  } else if (auto model = metadata.find("lesseg.model"); model != metadata.end()) {
+    auto spec = nlohmann::json::parse(model->second, nullptr, /*allow_exceptions=*/false);
+    if (spec.is_object() && spec.contains("pos_embed") && spec["pos_embed"].is_string()) kind = spec["pos_embed"];
+  }
+  if (!kind.empty() && kind != "learned" && kind != "sincos")
+    throw_bad_weights(path, "unknown position embedding '" + kind + "' in the metadata (known: learned, sincos)");
+  return kind;
+}
+
 SwinOptions swin_options(const std::string& name) {
   if (name == "swin_tiny") return swin_tiny();
   throw_usage("unknown Swin backbone '" + name + "' (known: swin_tiny)");
@@ -49,11 +65,11 @@ ModelSpec model_spec_from(const Config& config, int64_t num_classes) {
   spec.pos_embed = config.get<std::string>("model.pos_embed");
   if (spec.pos_embed == "auto") {
     const std::string weights = config.get<std::string>("model.weights");
-    const auto metadata = weights.empty() ? std::map<std::string, std::string>{} : weight_file_metadata(weights);
-    const auto named = metadata.find(kPosEmbedMetadataKey);
-    if (named != metadata.end()) spec.pos_embed = named->second;
-    else spec.pos_embed = config.get<std::string>("method") == "mae" ? "sincos" : "learned";
+    spec.pos_embed = weights.empty() ? "" : pos_embed_of_weights(weights);
+    if (spec.pos_embed.empty()) spec.pos_embed = config.get<std::string>("method") == "mae" ? "sincos" : "learned";
   }
+  if (spec.pos_embed != "learned" && spec.pos_embed != "sincos")
+    throw_usage("model.pos_embed must be auto, learned or sincos, got '" + spec.pos_embed + "'");
   spec.drop_path = config.get<double>("model.drop_path");
   if (spec.drop_path < 0.0 || spec.drop_path >= 1.0) throw_usage("model.drop_path must be in [0, 1)");
   return spec;

@@ -84,7 +84,7 @@ void color_jitter(cv::Mat& rgb, const ViewSpec& spec, std::mt19937_64& rng) {
 
 void gaussian_blur(cv::Mat& rgb, const ViewSpec& spec, std::mt19937_64& rng) {
   const double sigma = blur_sigma(spec, uniform(rng, 0.0, 1.0));
-  const int k = blur_kernel_size(spec.size);
+  const int k = blur_kernel_size(spec.size, sigma);
   cv::GaussianBlur(rgb, rgb, cv::Size(k, k), sigma, sigma, cv::BORDER_REFLECT_101);
 }
 
@@ -110,11 +110,12 @@ cv::Mat make_view(const cv::Mat& rgb, const ViewSpec& spec, std::mt19937_64& rng
 
 }  // namespace
 
-int blur_kernel_size(int view_side) { return std::max(3, 2 * (view_side / 20) + 1); }
+int blur_kernel_size(int view_side, double sigma) {
+  return std::max({3, 2 * (view_side / 20) + 1, 2 * static_cast<int>(std::ceil(3.0 * sigma)) + 1});
+}
 
 double blur_sigma(const ViewSpec& spec, double u) {
-  const double at_224 = spec.blur_sigma[0] + (spec.blur_sigma[1] - spec.blur_sigma[0]) * u;
-  return at_224 * static_cast<double>(spec.size) / 224.0;
+  return (spec.blur_sigma[0] + (spec.blur_sigma[1] - spec.blur_sigma[0]) * u) * spec.blur_scale;
 }
 
 cv::Rect random_resized_crop_box(cv::Size image, const std::array<double, 2>& scale,
@@ -218,6 +219,7 @@ std::vector<ViewSpec> view_specs_from(const Config& config) {
   const auto solarize = probabilities(config, "views.solarize", 3);
   ViewSpec global = common, local = common;
   global.size = count_at_least(config, "views.global_size", 1);
+  global.blur_scale = local.blur_scale = static_cast<double>(global.size) / 224.0;
   global.scale = scale_range(config, "views.global_scale");
   local.size = count_at_least(config, "views.local_size", 1);
   local.scale = scale_range(config, "views.local_scale");

@@ -25,7 +25,8 @@ struct ViewSpec {
   double brightness = 0.4, contrast = 0.4, saturation = 0.2, hue = 0.1;
   double grayscale = 0.2;
   double blur = 0.5;       // probability of a Gaussian blur
-  std::array<double, 2> blur_sigma{0.1, 2.0};  // sigma range at a 224 px view, scaled by size / 224
+  std::array<double, 2> blur_sigma{0.1, 2.0};  // sigma range in pixels at a 224 px global view
+  double blur_scale = 1.0;  // global view side / 224: every view of a recipe blurs with the same pixel sigma
   double solarize = 0.0;   // probability of inverting pixels >= 128
 };
 
@@ -34,10 +35,11 @@ struct ViewSpec {
 cv::Rect random_resized_crop_box(cv::Size image, const std::array<double, 2>& scale,
                                  const std::array<double, 2>& ratio, std::mt19937_64& rng);
 
-// ref: SimCLR: the blur kernel is 10 % of the view side (radius side / 20, odd, at least 3), so a
-// blur removes the same share of detail at every view size.
-int blur_kernel_size(int view_side);
-// Sigma for a draw `u` in [0, 1): the spec's range at 224 px, scaled to the view side.
+// ref: SimCLR: the blur kernel is 10 % of the view side (radius side / 20, odd), widened to +-3 sigma
+// where that is larger (DINO's local crops keep the global crops' pixel sigma).
+int blur_kernel_size(int view_side, double sigma);
+// Sigma for a draw `u` in [0, 1): the spec's range scaled by blur_scale, so a recipe shrunk from
+// 224 px to 48 px blurs its views as the full-size recipe would, instead of erasing them.
 double blur_sigma(const ViewSpec& spec, double u);
 
 // The augmented views of one image, in spec order: random resized crop (bilinear, square), flip,

@@ -68,7 +68,8 @@ class DinoTask : public SslTask {
     }
     auto student_out = per_view(views, [this](const torch::Tensor& x) { return state_->student->forward(x); });
     const double t_temp = teacher_temp(iter);
-    record_diagnostics(teacher_out, student_out, t_temp);  // before the loss moves the centre
+    if (student_out.size() >= 2)  // kept for diagnostics(): the centre as this step's loss sees it
+      last_ = {teacher_out[0].detach(), student_out[1].detach(), state_->loss->center.clone(), t_temp};
     return {{"dino", state_->loss->forward(student_out, teacher_out, t_temp, setup_.dist.get())}};
   }
 
@@ -80,13 +81,12 @@ class DinoTask : public SslTask {
   }
 
  private:
-  void record_diagnostics(const std::vector<torch::Tensor>& teacher, const std::vector<torch::Tensor>& student,
-                          double t_temp) {
-    if (student.size() < 2) return;
-    DinoDiagnostics d = dino_diagnostics(teacher[0], student[1], state_->loss->center, t_temp, student_temp_);
-    diagnostics_ = {{"teacher_entropy", d.teacher_entropy},
-                    {"teacher_batch_entropy", d.teacher_batch_entropy},
-                    {"kl_teacher_student", d.kl_teacher_student}};
+  nlohmann::json diagnostics() override {
+    if (!last_.teacher.defined()) return nlohmann::json::object();
+    DinoDiagnostics d = dino_diagnostics(last_.teacher, last_.student, last_.center, last_.teacher_temp, student_temp_);
+    return {{"teacher_entropy", d.teacher_entropy},
+            {"teacher_batch_entropy", d.teacher_batch_entropy},
+            {"kl_teacher_student", d.kl_teacher_student}};
   }
 
   DinoState make_state() {
@@ -113,6 +113,10 @@ class DinoTask : public SslTask {
   }
 
   DinoState state_;
+  struct {
+    torch::Tensor teacher, student, center;  // first global crop (teacher), second crop (student)
+    double teacher_temp = 0;
+  } last_;
   double teacher_temp_ = 0.04, teacher_temp_end_ = 0.07, momentum_ = 0.996, student_temp_ = 0.1;
   int64_t teacher_temp_warmup_ = 0, freeze_last_layer_ = 0, total_iters_ = 1;
 };

@@ -37,12 +37,18 @@ class SimclrTask : public SslTask {
   LossTerms train_step(int64_t) override {
     model_->train();
     auto z = per_view(next_views(), [this](const torch::Tensor& x) { return model_->forward(x); });
-    diagnostics_ = {{"feature_std", normalized_feature_std(z.front())}};
+    last_projections_ = z.front().detach();
     return {{"nt_xent", multi_view_nt_xent(z, setup_.num_global_views, temperature_)}};
   }
 
  private:
+  nlohmann::json diagnostics() override {
+    if (!last_projections_.defined()) return nlohmann::json::object();
+    return {{"feature_std", normalized_feature_std(last_projections_)}};
+  }
+
   SimclrModel model_;
+  torch::Tensor last_projections_;
   double temperature_;
 };
 

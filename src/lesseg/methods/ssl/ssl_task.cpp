@@ -24,7 +24,7 @@ nlohmann::json SslTask::evaluate() {
     metrics = setup_.evaluate(backbone);
     backbone.train(was_training);
   }
-  metrics.update(diagnostics_);
+  metrics.update(diagnostics());
   return metrics;
 }
 

@@ -53,9 +53,10 @@ class SslTask : public TrainTask {
   // Forwards views of equal size together (one pass per size, as DINO's MultiCropWrapper).
   static std::vector<torch::Tensor> per_view(const std::vector<torch::Tensor>& views,
                                              const std::function<torch::Tensor(const torch::Tensor&)>& fn);
+  // Collapse diagnostics of the latest step, logged with every evaluation (computed then, so that
+  // steps do not wait for them).
+  virtual nlohmann::json diagnostics() { return nlohmann::json::object(); }
   SslSetup setup_;
-  // Collapse diagnostics of the latest step, logged with every evaluation.
-  nlohmann::json diagnostics_ = nlohmann::json::object();
 
  private:
   std::unique_ptr<Loader> loader_;
