@@ -305,7 +305,7 @@ def write_markdown(args, results):
 def plot_curves(args, results):
     """kNN top-1 against iterations: one thin line per seed, random baselines dashed (PNG via PIL)."""
     from PIL import Image, ImageDraw
-    width, height, left, bottom, top, right = 900, 520, 70, 60, 30, 260
+    width, height, left, bottom, top, right = 1000, 520, 70, 60, 30, 340
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
     curves = [(label, row["curves"]) for label, row in results["methods"].items()]
