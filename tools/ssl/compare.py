@@ -130,14 +130,20 @@ def feature_scores(args, config, tag, weights, backbone, sets):
     return {"knn": knn["knn_top1"], "linear": linear["linear_top1"]}
 
 
+def random_kinds(backbone):
+    """The random-init baselines of a backbone: BatchNorm statistics at init, and calibrated (CNNs only)."""
+    kinds = [("init statistics", [])]
+    if backbone.startswith("resnet"):
+        kinds.append(("calibrated statistics", [f"probe.calibrate_bn={CALIBRATE_BATCHES}"]))
+    return kinds
+
+
 def baselines(args, folder, backbones):
     """Random init per backbone and seed: BatchNorm statistics at init, and calibrated (CNNs only)."""
     sets = [f"probe.data={folder}/crops"]
     out = {}
     for backbone in backbones:
-        kinds = [("init statistics", [])]
-        if backbone.startswith("resnet"):
-            kinds.append(("calibrated statistics", [f"probe.calibrate_bn={CALIBRATE_BATCHES}"]))
+        kinds = random_kinds(backbone)
         for kind, extra in kinds:
             # ViTs have no BatchNorm; the random ViT has a learned (random) position table
             label = f"random init, {backbone}, {kind}" if len(kinds) > 1 else f"random init, {backbone}"
@@ -205,10 +211,7 @@ def camvid_comparison(args):
     seg = data + ["probe.seg_iters=300", "eval.max_images=0", "seed=0"]
     results = {}
     for backbone in sorted({METHODS[m][1] for m in args.methods}):
-        kinds = [("init statistics", [])]
-        if backbone.startswith("resnet"):
-            kinds.append(("calibrated statistics", [f"probe.calibrate_bn={CALIBRATE_BATCHES}"]))
-        for kind, extra in kinds:
+        for kind, extra in random_kinds(backbone):
             tag = f"camvid_random_{backbone}_{'calibrated' if extra else 'init'}"
             r = probe(args, config_of("simclr"), ["--seg-linear"], os.path.join(args.out, tag + "_seg.json"), None,
                       backbone, seg + extra)
