@@ -8,7 +8,7 @@ FUZZ_SECONDS ?= 20
 FUZZ ?= 1
 PACKAGES = libtorch-dev libgloo-dev libopenblas0-openmp libopencv-dev libopencv-contrib-dev libpng-dev nlohmann-json3-dev \
   libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev \
-  libeigen3-dev libzip-dev libssl-dev pkg-config ninja-build ccache cmake g++ python3-torch python3-torchvision python3-scipy python3-numpy chromium \
+  libeigen3-dev libspectra-dev libzip-dev libssl-dev pkg-config ninja-build ccache cmake g++ python3-torch python3-torchvision python3-scipy python3-numpy python3-pil chromium \
   clang libclang-rt-14-dev
 
 .PHONY: setup configure build run test fuzz-build fuzz-test clean
