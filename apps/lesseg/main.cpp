@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   lesseg::cli::register_report(app);
   lesseg::cli::register_launch(app);
   lesseg::cli::register_probe(app);
+  lesseg::cli::register_pseudo(app);
   spdlog::set_pattern("[%H:%M:%S] %v");
   try {
     app.parse(argc, argv);

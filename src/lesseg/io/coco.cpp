@@ -137,6 +137,7 @@ Annotation parse_annotation(const json& j, const std::unordered_map<int64_t, siz
     throw std::invalid_argument("unknown category id " + std::to_string(a.category_id));
   a.iscrowd = crowd_flag(j);
   a.area = number_or(j, "area", 0.0);
+  a.score = number_or(j, "score", -1.0);
   a.mask = parse_segmentation(field(j, "segmentation"), images[it->second]);
   return a;
 }
@@ -235,6 +236,7 @@ void write(const std::filesystem::path& json_file, const Dataset& dataset) {
                            {"area", area},
                            {"bbox", {box[0], box[1], box[2], box[3]}},
                            {"iscrowd", a.iscrowd ? 1 : 0}});
+    if (a.score >= 0) annotations.back()["score"] = a.score;
   }
   for (const Category& c : dataset.categories) categories.push_back({{"id", c.id}, {"name", c.name}});
   json root = {{"images", images}, {"annotations", annotations}, {"categories", categories}};

@@ -26,6 +26,7 @@ struct Annotation {
   rle::Rle mask;  // decoded from polygons, uncompressed or compressed RLE
   bool iscrowd = false;
   double area = 0;  // as stored in the file
+  double score = -1;  // "score" of a prediction or pseudo-mask; -1 = none (ground truth)
 };
 
 struct Category {

@@ -34,12 +34,6 @@ std::vector<cv::Mat> cut_candidates(const cv::Mat& bipartition, int64_t seed, co
 
 }  // namespace
 
-double mask_iou(const cv::Mat& a, const cv::Mat& b) {
-  const double inter = cv::countNonZero(a & b);
-  const double uni = cv::countNonZero(a | b);
-  return uni > 0 ? inter / uni : 0.0;
-}
-
 cv::Mat maskcut_bipartition(const Eigen::VectorXd& eigenvector, int64_t grid_h, int64_t grid_w, int64_t* seed) {
   const int64_t n = grid_h * grid_w;
   if (eigenvector.size() != n) throw std::invalid_argument("maskcut_bipartition: vector size != grid_h * grid_w");

@@ -8,6 +8,7 @@
 #include <ATen/core/Tensor.h>
 #include <opencv2/core.hpp>
 
+#include "lesseg/methods/maskcut/refine.h"  // mask_iou
 #include "lesseg/spectral/graph.h"
 
 namespace lesseg {
@@ -59,8 +60,5 @@ MaskCutResult maskcut(const at::Tensor& features, int64_t grid_h, int64_t grid_w
 // foreground = entries above the mean; flipped when >= 3 of the 4 corners are foreground, else
 // when the peak |x| is not foreground; the seed (first argmax of the oriented vector) returned.
 cv::Mat maskcut_bipartition(const Eigen::VectorXd& eigenvector, int64_t grid_h, int64_t grid_w, int64_t* seed);
-
-// IoU of two 0/1 masks (0 when both are empty).
-double mask_iou(const cv::Mat& a, const cv::Mat& b);
 
 }  // namespace lesseg

@@ -1,0 +1,80 @@
+#pragma once
+// `lesseg pseudo`: class-agnostic instance pseudo-masks of a folder of images from a frozen ViT's
+// last-block patch features, written as COCO instances JSON (compressed RLE at each image's own
+// size, one category "fg", a score per mask). Resumable: finished images are appended to
+// OUT.partial.jsonl as they complete and skipped on the next run; OUT itself is written atomically.
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+#include <opencv2/core.hpp>
+
+#include "lesseg/methods/maskcut/maskcut.h"
+#include "lesseg/methods/maskcut/refine.h"
+
+namespace lesseg {
+
+class VitImpl;
+
+enum class PatchFeature { keys, queries, values, tokens };
+// "k" | "q" | "v" | "tokens"; a usage error otherwise.
+PatchFeature parse_patch_feature(const std::string& name);
+
+struct PseudoOptions {
+  PatchFeature feature = PatchFeature::keys;  // official: keys of all heads, concatenated
+  // Square input side (official 480), or with keep_aspect the side of the pixel budget
+  // (height x width <= image_size^2, each side a multiple of the patch size).
+  int64_t image_size = 480;
+  bool keep_aspect = false;
+  MaskCutOptions maskcut;
+  bool refine = true;  // bilateral solver + hole filling + the IoU >= 0.5 rule
+  RefineOptions refine_options;
+  std::array<double, 3> mean{0.485, 0.456, 0.406}, std{0.229, 0.224, 0.225};
+  int batch_size = 4;  // images per feature-extraction batch (same input size)
+  c10::Device device = c10::kCPU;
+};
+
+// The network input {height, width} for an image of height x width. Throws bad_input naming
+// `file` when the image is smaller than one patch.
+std::pair<int64_t, int64_t> pseudo_input_size(int64_t height, int64_t width, int64_t patch,
+                                              const PseudoOptions& options, const std::filesystem::path& file);
+
+// The last block's patch features of images [B, 3, H, W]: [B, N, D] in row-major patch order
+// (the CLS token dropped); q / k / v have all heads concatenated, tokens are the normed outputs.
+at::Tensor last_block_features(VitImpl& vit, const at::Tensor& images, PatchFeature which, int64_t* grid_h,
+                               int64_t* grid_w);
+
+struct InstanceMask {
+  cv::Mat mask;  // CV_8U 0/1 at the original image size
+  double score = 0;
+};
+
+// MaskCut's grid masks at the original image size: nearest upsampling to the network input,
+// refinement on the resized image (when enabled; dropped masks are left out), then a bilinear
+// resize to the original size thresholded at 0.5.
+std::vector<InstanceMask> masks_at_image_size(const MaskCutResult& cut, const cv::Mat& input_rgb,
+                                              int64_t original_height, int64_t original_width,
+                                              const PseudoOptions& options);
+
+struct PseudoSummary {
+  int64_t images = 0;   // images in the output
+  int64_t resumed = 0;  // of which already done by an earlier run
+  int64_t masks = 0;
+  double seconds = 0;   // time of this run's new images
+};
+
+// Every image file under `root` (recursively, sorted), relative names as COCO file_name.
+std::vector<std::filesystem::path> list_image_files(const std::filesystem::path& root);
+
+// Runs MaskCut on `files` (paths relative to `root`) and writes `out`; overlay PNGs go to
+// `overlay_dir` when it is not empty.
+PseudoSummary write_pseudo_masks(VitImpl& vit, const std::filesystem::path& root,
+                                 const std::vector<std::filesystem::path>& files, const std::filesystem::path& out,
+                                 const std::filesystem::path& overlay_dir, const PseudoOptions& options);
+
+}  // namespace lesseg
