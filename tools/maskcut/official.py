@@ -9,6 +9,7 @@ OUT gets "masks_<i>" [N_masks, grid_h, grid_w] uint8 (discarded cuts as all-zero
 "seconds_<i>" [1] float64 (the algorithm's time, features already in memory).
 """
 import argparse
+import json
 import os
 import sys
 import time
@@ -90,7 +91,6 @@ def maskcut(features, dims, tau=0.15, n=3):
 
 
 def read_safetensors(path):
-    import json
     import struct
     dtypes = {"F32": torch.float32, "F64": torch.float64, "I64": torch.int64, "U8": torch.uint8}
     with open(path, "rb") as f:
@@ -129,6 +129,8 @@ def main():
         out[f"masks_{index}"] = torch.from_numpy(np.stack(masks))
         index += 1
     save_safetensors(args.out, out)
+    seconds = [float(out[f"seconds_{i}"][0]) for i in range(index)]
+    print(json.dumps({"images": index, "seconds_total": sum(seconds), "threads": torch.get_num_threads()}))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <string>
 
+#include <ATen/Parallel.h>
 #include <Eigen/Eigenvalues>
 #include <Spectra/SymEigsSolver.h>
 #include <torch/torch.h>
@@ -64,34 +65,57 @@ Graph Graph::from_features(const at::Tensor& features, const AffinityOptions& op
   Graph graph;
   graph.n_ = features.size(0);
   if (options.kind == AffinityKind::positive) {
-    graph.dense_ = to_eigen(cosine.clamp_min(0));
-    graph.degree_ = graph.dense_.rowwise().sum();
+    graph.weights_ = to_eigen(cosine.clamp_min(0));
+    graph.degree_ = graph.weights_.rowwise().sum();
     return graph;
   }
-  auto above = (cosine > options.tau).to(torch::kCPU).contiguous();
-  const int64_t edges = above.sum().item<int64_t>();
-  const double density = double(edges) / double(graph.n_ * graph.n_);
+  // ref: np.where(A > tau, 1, eps).
+  return from_edges((cosine > options.tau).to(torch::kCPU, torch::kUInt8).contiguous(), options);
+}
+
+Graph Graph::from_edges(at::Tensor above, const AffinityOptions& options) {
+  Graph graph;
+  graph.n_ = above.size(0);
   graph.eps_ = options.eps;
+  // Row sums of W: count + eps * (N - count).
+  Eigen::VectorXd count(graph.n_);
+  const uint8_t* e = above.data_ptr<uint8_t>();
+  at::parallel_for(0, graph.n_, 64, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i)
+      count[i] = double(std::count(e + i * graph.n_, e + (i + 1) * graph.n_, uint8_t(1)));
+  });
+  graph.degree_ = count + options.eps * (Eigen::VectorXd::Constant(graph.n_, double(graph.n_)) - count);
+  graph.options_ = options;
+  const double density = count.sum() / (double(graph.n_) * double(graph.n_));
   if (density > options.sparse_max_density) {
-    // ref: np.where(A == 0, eps, A): exactly 1 or eps in float64.
-    graph.dense_.resize(graph.n_, graph.n_);
-    const bool* flags = above.data_ptr<bool>();
-    for (int64_t i = 0; i < graph.n_ * graph.n_; ++i) graph.dense_.data()[i] = flags[i] ? 1.0 : options.eps;
-    graph.degree_ = graph.dense_.rowwise().sum();
+    graph.storage_ = Storage::binary_bytes;
+    graph.edge_bytes_ = above;
     return graph;
   }
-  graph.sparse_ = true;
+  graph.storage_ = Storage::binary_sparse;
+  graph.edge_bytes_ = above;  // kept for without_nodes
   auto index = above.nonzero().contiguous();  // [E, 2] row-major order
+  const int64_t edges = index.size(0);
   const int64_t* ij = index.data_ptr<int64_t>();
   std::vector<Eigen::Triplet<double>> triplets;
   triplets.reserve(size_t(edges));
   for (int64_t e = 0; e < edges; ++e) triplets.emplace_back(ij[2 * e], ij[2 * e + 1], 1.0);
   graph.edges_.resize(graph.n_, graph.n_);
   graph.edges_.setFromTriplets(triplets.begin(), triplets.end());
-  // Row sums of 1 (edges) and eps (every other pair), as the dense form adds them.
-  Eigen::VectorXd counts = graph.edges_ * Eigen::VectorXd::Ones(graph.n_);
-  graph.degree_ = counts + options.eps * (Eigen::VectorXd::Constant(graph.n_, double(graph.n_)) - counts);
   return graph;
+}
+
+Graph Graph::without_edges_of(const std::vector<uint8_t>& removed) const {
+  if (storage_ == Storage::weighted) throw std::invalid_argument("without_edges_of needs a binary graph");
+  if (int64_t(removed.size()) != n_) throw std::invalid_argument("without_edges_of: one flag per node");
+  auto edges = edge_bytes_.clone();
+  uint8_t* e = edges.data_ptr<uint8_t>();
+  for (int64_t i = 0; i < n_; ++i) {
+    if (!removed[size_t(i)]) continue;
+    std::fill(e + i * n_, e + (i + 1) * n_, uint8_t(0));
+    for (int64_t j = 0; j < n_; ++j) e[j * n_ + i] = 0;
+  }
+  return from_edges(edges, options_);
 }
 
 Graph Graph::from_dense(Eigen::MatrixXd weights) {
@@ -99,19 +123,38 @@ Graph Graph::from_dense(Eigen::MatrixXd weights) {
     throw std::invalid_argument("Graph::from_dense takes a non-empty square matrix");
   Graph graph;
   graph.n_ = weights.rows();
-  graph.dense_ = std::move(weights);
-  graph.degree_ = graph.dense_.rowwise().sum();
+  graph.weights_ = std::move(weights);
+  graph.degree_ = graph.weights_.rowwise().sum();
   return graph;
 }
 
 void Graph::multiply(const double* x_in, double* y_out) const {
   Eigen::Map<const Eigen::VectorXd> x(x_in, n_);
   Eigen::Map<Eigen::VectorXd> y(y_out, n_);
-  if (!sparse_) {
-    y.noalias() = dense_ * x;  // symmetric, so W x = W^T x
-    return;
+  switch (storage_) {
+    case Storage::weighted:
+      y.noalias() = weights_ * x;  // symmetric, so W x = W^T x
+      return;
+    case Storage::binary_sparse:
+      y.noalias() = edges_ * x;
+      break;
+    case Storage::binary_bytes: {
+      // E x from the byte matrix (8x less memory traffic than float64). E is symmetric, so
+      // E x = sum_j x_j E[j, :]: each thread owns a slice of y and streams the rows over it, an
+      // inner loop the compiler vectorizes; every y_i sums over j in the same order.
+      const uint8_t* e = edge_bytes_.data_ptr<uint8_t>();
+      const int64_t n = n_;
+      at::parallel_for(0, n, 256, [&](int64_t begin, int64_t end) {
+        std::fill(y_out + begin, y_out + end, 0.0);
+        for (int64_t j = 0; j < n; ++j) {
+          const double xj = x_in[j];
+          const uint8_t* row = e + j * n;
+          for (int64_t i = begin; i < end; ++i) y_out[i] += xj * double(row[i]);
+        }
+      });
+      break;
+    }
   }
-  y.noalias() = edges_ * x;
   y = (1.0 - eps_) * y + Eigen::VectorXd::Constant(n_, eps_ * x.sum());
 }
 
@@ -122,10 +165,16 @@ Eigen::VectorXd Graph::multiply(const Eigen::VectorXd& x) const {
 }
 
 Eigen::MatrixXd Graph::dense() const {
-  if (!sparse_) return dense_;
-  Eigen::MatrixXd w = (1.0 - eps_) * Eigen::MatrixXd(edges_);
-  w.array() += eps_;
-  return w;
+  if (storage_ == Storage::weighted) return weights_;
+  Eigen::MatrixXd w(n_, n_);
+  if (storage_ == Storage::binary_sparse) {
+    w = Eigen::MatrixXd(edges_);
+  } else {
+    const uint8_t* e = edge_bytes_.data_ptr<uint8_t>();
+    for (int64_t i = 0; i < n_; ++i)
+      for (int64_t j = 0; j < n_; ++j) w(i, j) = e[i * n_ + j];
+  }
+  return (1.0 - eps_) * w + Eigen::MatrixXd::Constant(n_, n_, eps_);
 }
 
 Eigenpairs smallest_eigenpairs(const Graph& graph, int64_t k, const SolverOptions& options) {

@@ -6,6 +6,7 @@
 // ref: Shi & Malik 2000; CutLER maskcut/maskcut.py (binary affinity); Deep Spectral Methods
 // (lukemelas/deep-spectral-segmentation, positive affinity).
 #include <cstdint>
+#include <vector>
 
 #include <ATen/core/Tensor.h>
 #include <Eigen/Core>
@@ -22,8 +23,8 @@ struct AffinityOptions {
   AffinityKind kind = AffinityKind::binary;
   double tau = 0.15;  // binary threshold (MaskCut README 0.15, TokenCut 0.2)
   double eps = 1e-5;  // binary weight of the pairs at or below tau (keeps the graph connected)
-  // A binary graph whose share of edges above tau is at most this is multiplied in sparse form
-  // (W = (1 - eps) E + eps 1 1^T, E sparse); denser graphs are held as a dense matrix.
+  // A binary graph whose share of edges above tau is at most this is multiplied in sparse form;
+  // denser ones as a byte matrix. Either way W = (1 - eps) E + eps 1 1^T, E the 0/1 edges.
   double sparse_max_density = 0.15;
 };
 
@@ -33,21 +34,29 @@ class Graph {
   // features [N, D] (any float dtype, any device): rows are L2-normalized (zero rows stay zero,
   // their cosine is 0) and multiplied in float32 as the official code does.
   static Graph from_features(const at::Tensor& features, const AffinityOptions& options);
+  // The binary graph of from_features after the features of the `removed` nodes were zeroed,
+  // for tau >= 0: a zero feature's cosine is 0, so those nodes keep only eps weights
+  // (ref: maskcut.py get_masked_affinity_matrix), without recomputing any cosine.
+  Graph without_edges_of(const std::vector<uint8_t>& removed) const;
   // From a dense symmetric weight matrix (tests, references).
   static Graph from_dense(Eigen::MatrixXd weights);
 
   int64_t size() const { return n_; }
-  bool is_sparse() const { return sparse_; }
+  bool is_sparse() const { return storage_ == Storage::binary_sparse; }
   const Eigen::VectorXd& degree() const { return degree_; }  // row sums of W
   void multiply(const double* x, double* y) const;           // y = W x
   Eigen::VectorXd multiply(const Eigen::VectorXd& x) const;
   Eigen::MatrixXd dense() const;                             // W as a dense matrix
 
  private:
+  enum class Storage { weighted, binary_bytes, binary_sparse };
+  static Graph from_edges(at::Tensor edges, const AffinityOptions& options);  // uint8 [N, N] on the CPU
   int64_t n_ = 0;
-  bool sparse_ = false;
-  Eigen::MatrixXd dense_;                                   // when !sparse_
-  Eigen::SparseMatrix<double, Eigen::RowMajor> edges_;      // when sparse_: 1 where cosine > tau
+  Storage storage_ = Storage::weighted;
+  Eigen::MatrixXd weights_;                             // weighted: W itself
+  at::Tensor edge_bytes_;                               // binary: E as uint8 [N, N] on the CPU
+  AffinityOptions options_;
+  Eigen::SparseMatrix<double, Eigen::RowMajor> edges_;  // binary_sparse: E
   double eps_ = 0;
   Eigen::VectorXd degree_;
 };

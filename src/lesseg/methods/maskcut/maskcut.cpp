@@ -32,6 +32,15 @@ std::vector<cv::Mat> cut_candidates(const cv::Mat& bipartition, int64_t seed, co
   return pieces;
 }
 
+// ref: get_masked_affinity_matrix: the features of painted patches are zeroed. With tau >= 0 a
+// zero feature falls below tau against everything, so the edges are cleared instead.
+spectral::Graph masked_graph(const spectral::Graph& first, const at::Tensor& feats, const cv::Mat& painting,
+                             const spectral::AffinityOptions& affinity) {
+  if (affinity.tau >= 0) return first.without_edges_of(flags_of(painting));
+  auto keep = torch::from_blob(painting.data, {int64_t(painting.total())}, torch::kUInt8).eq(0).to(feats.device());
+  return spectral::Graph::from_features(feats * keep.unsqueeze(1).to(torch::kFloat32), affinity);
+}
+
 }  // namespace
 
 cv::Mat maskcut_bipartition(const Eigen::VectorXd& eigenvector, int64_t grid_h, int64_t grid_w, int64_t* seed) {
@@ -63,20 +72,16 @@ MaskCutResult maskcut(const at::Tensor& features, int64_t grid_h, int64_t grid_w
   TORCH_CHECK(grid_h >= 2 && grid_w >= 2, "maskcut: the grid needs at least 2 x 2 patches");
   torch::NoGradGuard no_grad;
   const spectral::AffinityOptions affinity{spectral::AffinityKind::binary, options.tau, options.eps};
-  at::Tensor feats = features.to(torch::kFloat32);
+  const at::Tensor feats = features.to(torch::kFloat32);
   cv::Mat painting = cv::Mat::zeros(int(grid_h), int(grid_w), CV_8U);  // patches of accepted masks
   cv::Mat covered = painting.clone();                                    // union of emitted masks
   std::vector<cv::Mat> accepted;  // accepted cut masks (before subtraction), for the overlap rule
   cv::Mat previous = painting.clone();  // the previous cut's mask, zero when it was discarded
   MaskCutResult result;
+  const spectral::Graph first = spectral::Graph::from_features(feats, affinity);
   for (int i = 0; i < options.max_masks; ++i) {
-    if (i > 0) {
-      // ref: get_masked_affinity_matrix: zeroed features fall below tau against everything.
-      if (cv::countNonZero(painting) == int(painting.total())) break;
-      auto keep = torch::from_blob(painting.data, {grid_h * grid_w}, torch::kUInt8).eq(0).to(feats.device());
-      feats = feats * keep.unsqueeze(1).to(torch::kFloat32);
-    }
-    const auto graph = spectral::Graph::from_features(feats, affinity);
+    if (i > 0 && cv::countNonZero(painting) == int(painting.total())) break;
+    const spectral::Graph graph = i == 0 ? first : masked_graph(first, feats, painting, affinity);
     const auto pairs = spectral::smallest_eigenpairs(graph, 2, options.solver);
     result.matrix_products += pairs.matrix_products;
     ++result.cuts;
