@@ -22,7 +22,7 @@
 #include "lesseg/eval/probe.h"
 #include "lesseg/io/image_io.h"
 #include "lesseg/io/safetensors.h"
-#include "lesseg/methods/maskcut/pseudo.h"
+#include "lesseg/methods/pseudo/pseudo.h"
 #include "lesseg/models/vit.h"
 #include "reference.h"
 
@@ -153,8 +153,7 @@ int main(int argc, char** argv) {
       cv::Mat resized;
       auto f = last_block_features(*vit, input_tensor(images[size_t(i)].second, side, options, &resized),
                                    PatchFeature::keys, &grid_h, &grid_w)[0];
-      auto cut = maskcut(f, grid_h, grid_w, options.maskcut);
-      masks_at_image_size(cut, resized, images[size_t(i)].second.rows, images[size_t(i)].second.cols, options);
+      masks_at_image_size(grid_masks(f, at::Tensor(), grid_h, grid_w, options), resized, images[size_t(i)].second.rows, images[size_t(i)].second.cols, options);
     }
     pipeline["images_per_second_" + std::to_string(t) + "_threads"] = n / seconds_since(t0);
   }

@@ -1,6 +1,6 @@
 // MaskCut against the official algorithm (tools/maskcut/official.py: dense SciPy generalized
 // eigensolve) on the same features: the same masks, cut by cut.
-#include "lesseg/methods/maskcut/maskcut.h"
+#include "lesseg/methods/pseudo/maskcut.h"
 #include "parity_util.h"
 
 namespace lesseg {

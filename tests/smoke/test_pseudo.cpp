@@ -63,6 +63,16 @@ TEST_F(PseudoCli, WritesCocoInstancesAndResumes) {
   EXPECT_EQ(rle::to_string(again.annotations[0].mask), rle::to_string(data.annotations[0].mask));
 }
 
+TEST_F(PseudoCli, MultiKWithSaliencyWritesMasks) {
+  auto run = pseudo("--method multik+saliency --ks 2,3,4 --no-refine");
+  ASSERT_EQ(run.code, 0) << run.output;
+  auto data = coco::read(dir_ / "out" / "masks.json");
+  EXPECT_EQ(data.images.size(), 2u);
+  EXPECT_FALSE(data.annotations.empty());
+  EXPECT_EQ(pseudo("--method nope").code, 2);
+  EXPECT_EQ(pseudo("--method maskcut --saliency-weights x.pth").code, 2);
+}
+
 TEST_F(PseudoCli, BadInputsNameTheFileAndKeepWhatWasWritten) {
   // Sorted order: a.jpg, then the corrupt file, so a.jpg is done before the failure.
   std::ofstream(dir_ / "images" / "corrupt.png") << "not an image";

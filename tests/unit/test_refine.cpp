@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 #include <opencv2/imgproc.hpp>
 
-#include "lesseg/methods/maskcut/refine.h"
+#include "lesseg/methods/pseudo/refine.h"
 
 namespace lesseg {
 namespace {

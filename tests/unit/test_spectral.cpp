@@ -6,7 +6,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "lesseg/methods/maskcut/maskcut.h"
+#include "lesseg/methods/pseudo/maskcut.h"
+#include "lesseg/methods/pseudo/multik.h"
 #include "lesseg/spectral/clustering.h"
 #include "lesseg/spectral/graph.h"
 
@@ -188,6 +189,56 @@ TEST(MaskCut, AdaptiveStopEndsWhenNoSegmentIsLeft) {
   EXPECT_LT(adaptive.cuts, 3);
   EXPECT_EQ(adaptive.masks.size(), 2u);  // both blobs, nothing from the background noise
   for (const auto& m : adaptive.masks) EXPECT_LE(m.ncut, 0.5);
+}
+
+// Three objects with their own (orthogonal) features over a background touching the border.
+at::Tensor three_object_features(std::vector<cv::Mat>* truth) {
+  const int64_t h = 20, w = 24;
+  torch::manual_seed(5);
+  auto feats = torch::zeros({h, w, 16});
+  feats.index_put_({torch::indexing::Ellipsis, 0}, 1.0);
+  const cv::Rect boxes[] = {{2, 2, 6, 5}, {14, 3, 7, 6}, {6, 12, 8, 6}};
+  for (int o = 0; o < 3; ++o) {
+    const cv::Rect r = boxes[o];
+    auto vec = torch::zeros({16}).index_fill_(0, torch::tensor({o + 1}), 1.0);
+    feats.index_put_({torch::indexing::Slice(r.y, r.y + r.height), torch::indexing::Slice(r.x, r.x + r.width)}, vec);
+    cv::Mat m = cv::Mat::zeros(int(h), int(w), CV_8U);
+    m(r).setTo(1);
+    truth->push_back(m);
+  }
+  return (feats + 0.05 * torch::randn({h, w, 16})).reshape({h * w, 16});
+}
+
+TEST(MultiK, CandidatesHoldEveryObjectAndTheSaliencyFilterDropsTheBackground) {
+  std::vector<cv::Mat> truth;
+  auto feats = three_object_features(&truth);
+  MultiKOptions options;
+  auto candidates = multik_candidates(feats, 20, 24, options);
+  ASSERT_FALSE(candidates.empty());
+  for (const cv::Mat& object : truth) {
+    double best = 0;
+    for (const auto& c : candidates) best = std::max(best, mask_iou(c.mask, object));
+    EXPECT_GT(best, 0.95);
+  }
+  cv::Mat salient = saliency_foreground(feats, 20, 24);
+  EXPECT_EQ(salient.at<uint8_t>(0, 0), 0);  // the border side is background
+  auto kept = mask_nms(inside_foreground(candidates, salient), 0.5);
+  for (const auto& m : kept) EXPECT_EQ(m.mask.at<uint8_t>(0, 0), 0) << "a background piece survived";
+  EXPECT_LT(kept.size(), candidates.size());
+  // NMS leaves no two masks overlapping more than the threshold.
+  for (size_t i = 0; i < kept.size(); ++i)
+    for (size_t j = i + 1; j < kept.size(); ++j) EXPECT_LE(mask_iou(kept[i].mask, kept[j].mask), 0.5);
+}
+
+TEST(MultiK, MaskNmsKeepsTheBetterScoredOfTwoOverlappingMasks) {
+  cv::Mat a = cv::Mat::zeros(4, 4, CV_8U), b = a.clone(), c = a.clone();
+  a(cv::Rect(0, 0, 3, 3)).setTo(1);
+  b(cv::Rect(0, 0, 3, 2)).setTo(1);  // IoU with a = 6 / 9
+  c(cv::Rect(3, 3, 1, 1)).setTo(1);
+  auto kept = mask_nms({{a, 0.5, 2}, {b, 0.9, 3}, {c, 0.1, 2}}, 0.5);
+  ASSERT_EQ(kept.size(), 2u);
+  EXPECT_EQ(kept[0].k, 3);
+  EXPECT_EQ(kept[1].score, 0.1);
 }
 
 }  // namespace

@@ -8,7 +8,7 @@
 #include <ATen/core/Tensor.h>
 #include <opencv2/core.hpp>
 
-#include "lesseg/methods/maskcut/refine.h"  // mask_iou
+#include "lesseg/methods/pseudo/refine.h"  // mask_iou
 #include "lesseg/spectral/graph.h"
 
 namespace lesseg {

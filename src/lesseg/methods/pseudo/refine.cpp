@@ -1,4 +1,4 @@
-#include "lesseg/methods/maskcut/refine.h"
+#include "lesseg/methods/pseudo/refine.h"
 
 #include <iostream>
 #include <sstream>

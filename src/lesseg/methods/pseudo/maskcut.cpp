@@ -1,4 +1,4 @@
-#include "lesseg/methods/maskcut/maskcut.h"
+#include "lesseg/methods/pseudo/maskcut.h"
 
 #include <algorithm>
 #include <stdexcept>

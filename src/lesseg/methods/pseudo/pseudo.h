@@ -14,8 +14,9 @@
 #include <c10/core/Device.h>
 #include <opencv2/core.hpp>
 
-#include "lesseg/methods/maskcut/maskcut.h"
-#include "lesseg/methods/maskcut/refine.h"
+#include "lesseg/methods/pseudo/maskcut.h"
+#include "lesseg/methods/pseudo/multik.h"
+#include "lesseg/methods/pseudo/refine.h"
 
 namespace lesseg {
 
@@ -25,13 +26,24 @@ enum class PatchFeature { keys, queries, values, tokens };
 // "k" | "q" | "v" | "tokens"; a usage error otherwise.
 PatchFeature parse_patch_feature(const std::string& name);
 
+enum class PseudoMethod {
+  maskcut,          // CutLER's MaskCut
+  multik,           // every piece of k-way spectral clusterings, k in 2..6, then mask NMS
+  multik_saliency,  // multik candidates inside the salient side of a k = 2 cut (DINO features)
+};
+// "maskcut" | "multik" | "multik+saliency"; a usage error otherwise.
+PseudoMethod parse_pseudo_method(const std::string& name);
+
 struct PseudoOptions {
+  PseudoMethod method = PseudoMethod::maskcut;
   PatchFeature feature = PatchFeature::keys;  // official: keys of all heads, concatenated
   // Square input side (official 480), or with keep_aspect the side of the pixel budget
   // (height x width <= image_size^2, each side a multiple of the patch size).
   int64_t image_size = 480;
   bool keep_aspect = false;
   MaskCutOptions maskcut;
+  MultiKOptions multik;
+  double saliency_min_inside = 0.5;  // share of a candidate inside the salient side
   bool refine = true;  // bilateral solver + hole filling + the IoU >= 0.5 rule
   RefineOptions refine_options;
   std::array<double, 3> mean{0.485, 0.456, 0.406}, std{0.229, 0.224, 0.225};
@@ -54,10 +66,15 @@ struct InstanceMask {
   double score = 0;
 };
 
-// MaskCut's grid masks at the original image size: nearest upsampling to the network input,
+// The grid masks of one image by options.method. features [N, D]; saliency_features: the keys
+// the saliency cut uses (multik+saliency only).
+std::vector<GridMask> grid_masks(const at::Tensor& features, const at::Tensor& saliency_features, int64_t grid_h,
+                                 int64_t grid_w, const PseudoOptions& options);
+
+// Grid masks at the original image size: nearest upsampling to the network input,
 // refinement on the resized image (when enabled; dropped masks are left out), then a bilinear
 // resize to the original size thresholded at 0.5.
-std::vector<InstanceMask> masks_at_image_size(const MaskCutResult& cut, const cv::Mat& input_rgb,
+std::vector<InstanceMask> masks_at_image_size(const std::vector<GridMask>& grid, const cv::Mat& input_rgb,
                                               int64_t original_height, int64_t original_width,
                                               const PseudoOptions& options);
 
@@ -71,9 +88,10 @@ struct PseudoSummary {
 // Every image file under `root` (recursively, sorted), relative names as COCO file_name.
 std::vector<std::filesystem::path> list_image_files(const std::filesystem::path& root);
 
-// Runs MaskCut on `files` (paths relative to `root`) and writes `out`; overlay PNGs go to
-// `overlay_dir` when it is not empty.
-PseudoSummary write_pseudo_masks(VitImpl& vit, const std::filesystem::path& root,
+// Runs options.method on `files` (paths relative to `root`) and writes `out`; overlay PNGs go to
+// `overlay_dir` when it is not empty. `saliency_vit` gives the saliency cut's keys for
+// multik+saliency (nullptr: `vit`'s keys).
+PseudoSummary write_pseudo_masks(VitImpl& vit, VitImpl* saliency_vit, const std::filesystem::path& root,
                                  const std::vector<std::filesystem::path>& files, const std::filesystem::path& out,
                                  const std::filesystem::path& overlay_dir, const PseudoOptions& options);
 

@@ -1,4 +1,4 @@
-#include "lesseg/methods/maskcut/pseudo.h"
+#include "lesseg/methods/pseudo/pseudo.h"
 
 #include <chrono>
 #include <cmath>
@@ -34,6 +34,13 @@ PatchFeature parse_patch_feature(const std::string& name) {
   throw_usage("unknown feature '" + name + "' (expected k, q, v or tokens)");
 }
 
+PseudoMethod parse_pseudo_method(const std::string& name) {
+  if (name == "maskcut") return PseudoMethod::maskcut;
+  if (name == "multik") return PseudoMethod::multik;
+  if (name == "multik+saliency") return PseudoMethod::multik_saliency;
+  throw_usage("unknown pseudo-mask method '" + name + "' (expected maskcut, multik or multik+saliency)");
+}
+
 std::pair<int64_t, int64_t> pseudo_input_size(int64_t height, int64_t width, int64_t patch,
                                               const PseudoOptions& options, const fs::path& file) {
   if (height < patch || width < patch)
@@ -61,11 +68,29 @@ at::Tensor last_block_features(VitImpl& vit, const at::Tensor& images, PatchFeat
   return all_heads.narrow(1, 1, all_heads.size(1) - 1);
 }
 
-std::vector<InstanceMask> masks_at_image_size(const MaskCutResult& cut, const cv::Mat& input_rgb,
+std::vector<GridMask> grid_masks(const at::Tensor& features, const at::Tensor& saliency_features, int64_t grid_h,
+                                 int64_t grid_w, const PseudoOptions& options) {
+  std::vector<GridMask> out;
+  if (options.method == PseudoMethod::maskcut) {
+    for (CutMask& m : maskcut(features, grid_h, grid_w, options.maskcut).masks)
+      out.push_back({std::move(m.mask), m.score, 2});
+    return out;
+  }
+  out = multik_candidates(features, grid_h, grid_w, options.multik);
+  if (options.method == PseudoMethod::multik_saliency) {
+    // ref: Engstler et al.: a k = 2 cut on DINO features; the side touching fewer border patches.
+    const cv::Mat salient = saliency_foreground(saliency_features, grid_h, grid_w,
+                                                {spectral::AffinityKind::binary, options.maskcut.tau, options.maskcut.eps});
+    out = inside_foreground(std::move(out), salient, options.saliency_min_inside);
+  }
+  return mask_nms(std::move(out), options.multik.nms_iou);
+}
+
+std::vector<InstanceMask> masks_at_image_size(const std::vector<GridMask>& grid, const cv::Mat& input_rgb,
                                               int64_t original_height, int64_t original_width,
                                               const PseudoOptions& options) {
   std::vector<InstanceMask> out;
-  for (const CutMask& m : cut.masks) {
+  for (const GridMask& m : grid) {
     cv::Mat coarse;
     cv::resize(m.mask, coarse, input_rgb.size(), 0, 0, cv::INTER_NEAREST);
     if (options.refine) {
@@ -181,7 +206,8 @@ struct Loaded {
 
 }  // namespace
 
-PseudoSummary write_pseudo_masks(VitImpl& vit, const fs::path& root, const std::vector<fs::path>& files,
+PseudoSummary write_pseudo_masks(VitImpl& vit, VitImpl* saliency_vit, const fs::path& root,
+                                 const std::vector<fs::path>& files,
                                  const fs::path& out, const fs::path& overlay_dir, const PseudoOptions& options) {
   const fs::path partial = out.string() + ".partial.jsonl";
   std::map<std::string, DoneImage> done = read_done(out, partial);
@@ -198,6 +224,7 @@ PseudoSummary write_pseudo_masks(VitImpl& vit, const fs::path& root, const std::
   if (!todo.empty() && !append) throw_io(partial, "cannot open for appending");
   const bool was_training = vit.is_training();
   vit.eval();
+  if (saliency_vit) saliency_vit->eval();
   const int64_t patch = vit.options.patch_size();
   const auto start = std::chrono::steady_clock::now();
   Progress progress(int64_t(todo.size()));
@@ -224,10 +251,16 @@ PseudoSummary write_pseudo_masks(VitImpl& vit, const fs::path& root, const std::
       batch.push_back(std::move(item));
     }
     int64_t grid_h = 0, grid_w = 0;
-    auto feats = last_block_features(vit, torch::stack(tensors).to(options.device), options.feature, &grid_h, &grid_w);
+    const auto inputs = torch::stack(tensors).to(options.device);
+    auto feats = last_block_features(vit, inputs, options.feature, &grid_h, &grid_w);
+    at::Tensor salient;
+    if (options.method == PseudoMethod::multik_saliency)
+      salient = saliency_vit ? last_block_features(*saliency_vit, inputs, PatchFeature::keys, &grid_h, &grid_w)
+                             : last_block_features(vit, inputs, PatchFeature::keys, &grid_h, &grid_w);
     for (size_t b = 0; b < batch.size(); ++b) {
-      MaskCutResult cut = maskcut(feats[int64_t(b)], grid_h, grid_w, options.maskcut);
-      auto masks = masks_at_image_size(cut, batch[b].input, batch[b].original.rows, batch[b].original.cols, options);
+      auto grid = grid_masks(feats[int64_t(b)], salient.defined() ? salient[int64_t(b)] : at::Tensor(), grid_h, grid_w,
+                             options);
+      auto masks = masks_at_image_size(grid, batch[b].input, batch[b].original.rows, batch[b].original.cols, options);
       DoneImage d{batch[b].original.rows, batch[b].original.cols, {}};
       for (const InstanceMask& m : masks) d.masks.emplace_back(rle::encode(m.mask), m.score);
       if (!overlay_dir.empty()) write_overlay(overlay_dir, batch[b].file, batch[b].original, masks);
