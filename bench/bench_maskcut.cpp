@@ -66,6 +66,8 @@ int main(int argc, char** argv) {
   app.add_option("--weights", weights, "ViT weights (default: random init, seed 0)");
   app.add_option("--backbone", backbone);
   app.add_option("--out", out_dir);
+  std::string reuse;
+  app.add_option("--features", reuse, "features.safetensors of an earlier run on the same images (skips extraction)");
   CLI11_PARSE(app, argc, argv);
   const fs::path data = fs::path(LESSEG_SOURCE_DIR) / ".." / "shared" / "data";
 
@@ -94,10 +96,20 @@ int main(int argc, char** argv) {
   std::vector<at::Tensor> features;
   int64_t grid_h = 0, grid_w = 0;
   auto start = std::chrono::steady_clock::now();
+  std::map<std::string, at::Tensor> earlier;
+  if (!reuse.empty())
+    for (auto& [name, t] : load_safetensors(reuse).tensors) earlier[name] = t;
   for (size_t i = 0; i < images.size(); ++i) {
     cv::Mat resized;
-    auto f = last_block_features(*vit, input_tensor(images[i].second, side, options, &resized), PatchFeature::keys,
-                                 &grid_h, &grid_w)[0].contiguous();
+    at::Tensor f;
+    if (earlier.count("features_" + std::to_string(i))) {
+      f = earlier.at("features_" + std::to_string(i));
+      grid_h = earlier.at("grid_" + std::to_string(i))[0].item<int64_t>();
+      grid_w = earlier.at("grid_" + std::to_string(i))[1].item<int64_t>();
+    } else {
+      f = last_block_features(*vit, input_tensor(images[i].second, side, options, &resized), PatchFeature::keys,
+                              &grid_h, &grid_w)[0].contiguous();
+    }
     features.push_back(f);
     dump.emplace_back("features_" + std::to_string(i), f);
     dump.emplace_back("grid_" + std::to_string(i), torch::tensor({grid_h, grid_w}, torch::kInt64));
@@ -110,36 +122,54 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "%zu images, %lldx%lld grid, features in %.1f s; running the official algorithm...\n",
                images.size(), (long long)grid_h, (long long)grid_w, feature_seconds);
 
-  // 2. The official algorithm (Python, dense SciPy eigh), same features and threads.
-  auto official = bench::run_reference(std::string(LESSEG_REFERENCE_PYTHON) + " " + LESSEG_SOURCE_DIR +
-                                       "/tools/maskcut/official.py " + feature_file.string() + " " +
-                                       official_file.string() + " --threads " + std::to_string(threads));
-  if (official.is_null()) return 1;
-  auto loaded = load_safetensors(official_file).tensors;
-  std::map<std::string, at::Tensor> reference(loaded.begin(), loaded.end());
-
-  // 3. lesseg on the same features; masks compared cut by cut (an empty slot must stay empty).
-  double ours_total = 0, official_total = 0;
-  int masks = 0, agree = 0;
-  std::map<std::string, std::pair<int, int>> by_source;
+  // 2. lesseg on the features, its masks dumped slot by slot (a discarded cut stays empty).
+  double ours_total = 0;
+  std::vector<std::pair<std::string, at::Tensor>> ours_dump;
+  std::vector<at::Tensor> ours;
   for (size_t i = 0; i < features.size(); ++i) {
     auto t0 = std::chrono::steady_clock::now();
     MaskCutResult cut = maskcut(features[i], grid_h, grid_w, options.maskcut);
     ours_total += seconds_since(t0);
+    auto slots = torch::zeros({options.maskcut.max_masks, grid_h, grid_w}, torch::kUInt8);
+    for (auto& m : cut.masks)
+      slots[m.cut].copy_(torch::from_blob(m.mask.data, {grid_h, grid_w}, torch::kUInt8));
+    ours.push_back(slots);
+    ours_dump.emplace_back("masks_" + std::to_string(i), slots);
+  }
+  const fs::path ours_file = fs::path(out_dir) / "lesseg_masks.safetensors";
+  save_safetensors(ours_file, ours_dump);
+  std::fprintf(stderr, "lesseg: %.3f s / image; running the official algorithm...\n", ours_total / images.size());
+
+  // 3. The official algorithm (Python, dense SciPy eigh), same features and threads; it also
+  // checks each lesseg mask against both eigenvector signs (official.py follow()).
+  auto official = bench::run_reference(std::string(LESSEG_REFERENCE_PYTHON) + " " + LESSEG_SOURCE_DIR +
+                                       "/tools/maskcut/official.py " + feature_file.string() + " " +
+                                       official_file.string() + " --threads " + std::to_string(threads) +
+                                       " --ours " + ours_file.string());
+  if (official.is_null()) return 1;
+  auto loaded = load_safetensors(official_file).tensors;
+  std::map<std::string, at::Tensor> reference(loaded.begin(), loaded.end());
+  double official_total = 0;
+  int masks = 0, agree = 0, valid = 0;
+  std::map<std::string, std::array<int, 3>> by_source;  // same as SciPy's sign, valid for a sign, masks
+  for (size_t i = 0; i < features.size(); ++i) {
     official_total += reference.at("seconds_" + std::to_string(i))[0].item<double>();
     auto ref = reference.at("masks_" + std::to_string(i));
-    std::vector<cv::Mat> slots(size_t(ref.size(0)));
-    for (auto& m : cut.masks) slots[size_t(m.cut)] = m.mask;
+    auto ok = reference.at("valid_" + std::to_string(i));
     for (int64_t c = 0; c < ref.size(0); ++c) {
       auto r = ref[c].contiguous();
+      auto o = ours[i][c].contiguous();
       cv::Mat expected(int(grid_h), int(grid_w), CV_8U, r.data_ptr<uint8_t>());
-      cv::Mat got = slots[size_t(c)].empty() ? cv::Mat::zeros(expected.size(), CV_8U) : slots[size_t(c)];
+      cv::Mat got(int(grid_h), int(grid_w), CV_8U, o.data_ptr<uint8_t>());
       const bool both_empty = cv::countNonZero(expected) == 0 && cv::countNonZero(got) == 0;
       const bool same = both_empty || mask_iou(expected, got) >= 0.99;
       ++masks;
       agree += same;
-      by_source[images[i].first].first += same;
-      by_source[images[i].first].second += 1;
+      valid += ok[c].item<int>();
+      auto& counts = by_source[images[i].first];
+      counts[0] += same;
+      counts[1] += ok[c].item<int>();
+      counts[2] += 1;
     }
   }
 
@@ -169,15 +199,21 @@ int main(int argc, char** argv) {
                         {"speedup", official_total / ours_total},
                         {"masks_compared", masks},
                         {"masks_iou_ge_0_99", double(agree) / masks},
+                        {"masks_valid_for_a_sign", double(valid) / masks},
                         {"pipeline", pipeline}};
-  for (auto& [source, counts] : by_source)
-    result["agreement_" + source] = double(counts.first) / counts.second;
+  for (auto& [source, counts] : by_source) {
+    result["agreement_" + source] = double(counts[0]) / counts[2];
+    result["valid_for_a_sign_" + source] = double(counts[1]) / counts[2];
+  }
   std::printf("MaskCut, %d images (%s), %lldx%lld grid, N = 3, %d threads\n", int(n), backbone.c_str(),
               (long long)grid_h, (long long)grid_w, threads);
   std::printf("  official (dense SciPy eigh)  %8.3f s / image\n", official_total / n);
   std::printf("  lesseg (Spectra Lanczos)     %8.3f s / image   speed-up x%.1f\n", ours_total / n,
               official_total / ours_total);
-  std::printf("  masks with IoU >= 0.99       %d / %d (%.1f %%)\n", agree, masks, 100.0 * agree / masks);
+  std::printf("  masks with IoU >= 0.99 to the official ones (SciPy's eigenvector sign): %d / %d (%.1f %%)\n", agree,
+              masks, 100.0 * agree / masks);
+  std::printf("  masks the official algorithm gives for one of the two eigenvector signs: %d / %d (%.1f %%)\n",
+              valid, masks, 100.0 * valid / masks);
   std::printf("  pipeline (ViT features + MaskCut + refinement): %.2f images/s at 1 thread, %.2f at 2\n",
               pipeline["images_per_second_1_threads"].get<double>(), pipeline["images_per_second_2_threads"].get<double>());
   write_file_atomic(fs::path(out_dir) / "results.json", result.dump(2) + "\n");

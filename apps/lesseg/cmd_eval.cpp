@@ -8,14 +8,15 @@
 #include "lesseg/core/fs.h"
 #include "lesseg/data/open.h"
 #include "lesseg/eval/evaluate.h"
+#include "lesseg/eval/instance_eval.h"
 #include "lesseg/methods/saved_segmenter.h"
 
 namespace lesseg::cli {
 
 void register_eval(CLI::App& app) {
-  auto* cmd = app.add_subcommand("eval", "Evaluate a run folder, or --weights on a dataset (mIoU, mAcc, per-class IoU)");
+  auto* cmd = app.add_subcommand("eval", "Evaluate a run folder or --weights on a dataset (mIoU, mAcc, per-class IoU), or instance predictions against COCO ground truth (--instances, --gt: mask / box AP, AR, mAR)");
   struct Args {
-    std::string run_dir, weights, format, root, split = "val", device = "cpu";
+    std::string run_dir, weights, format, root, split = "val", device = "cpu", instances, ground_truth;
     std::vector<std::string> overrides;
     int threads = 0, batch_size = 1;
   };
@@ -29,7 +30,23 @@ void register_eval(CLI::App& app) {
   cmd->add_option("--device", args->device, "cpu or cuda");
   cmd->add_option("--batch-size", args->batch_size, "Images per forward pass");
   cmd->add_option("--threads", args->threads, "Intra-op threads (0 = all usable cores)");
+  cmd->add_option("--instances", args->instances,
+                  "Instance predictions to score (COCO JSON as lesseg pseudo writes, or a COCO results list)");
+  cmd->add_option("--gt", args->ground_truth, "COCO instances JSON with the ground truth for --instances");
   cmd->callback([args] {
+    if (!args->instances.empty() || !args->ground_truth.empty()) {
+      // Class-agnostic COCO mask and box AP / AR, and the instance-ness probe's mAR split.
+      if (args->instances.empty() || args->ground_truth.empty()) throw_usage("--instances and --gt go together");
+      const InstancePairs pairs = read_instance_pairs(args->ground_truth, args->instances);
+      InstanceEvalOptions options;
+      const InstanceMetrics mask = evaluate_instances(pairs.ground_truth, pairs.predictions, options);
+      options.iou = InstanceIou::box;
+      const InstanceMetrics box = evaluate_instances(pairs.ground_truth, pairs.predictions, options);
+      std::cout << instance_metrics_json(mask, box, mean_average_recall_split(pairs.ground_truth, pairs.predictions))
+                       .dump(2)
+                << "\n";
+      return;
+    }
     apply_threads(args->threads);
     torch::Device device(args->device);
     EvalOptions options;

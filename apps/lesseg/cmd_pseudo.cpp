@@ -94,7 +94,7 @@ void register_pseudo(CLI::App& app) {
   auto a = std::make_shared<PseudoArgs>();
   cmd->add_option("images", a->images, "Folder of images (searched recursively)")->required();
   cmd->add_option("--out", a->out, "COCO instances JSON to write (resumes from OUT.partial.jsonl)")->required();
-  cmd->add_option("--method", a->method, "maskcut (default), multik or multik+saliency");
+  cmd->add_option("--method", a->method, "maskcut (default), multik, multik+saliency; baselines: whole-image, attention");
   cmd->add_option("--weights", a->weights, "ViT weights: official DINO / MAE .pth or a lesseg backbone.safetensors");
   cmd->add_option("--key", a->key, "Sub-dict of a training checkpoint for --weights (teacher, student, model)");
   cmd->add_flag("--allow-partial", a->allow_partial, "Accept --weights that leave backbone tensors at their init");

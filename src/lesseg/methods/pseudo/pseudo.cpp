@@ -16,11 +16,13 @@
 #include "lesseg/data/formats/format_util.h"
 #include "lesseg/data/loader.h"
 #include "lesseg/engine/logging.h"
+#include "lesseg/eval/probe.h"
 #include "lesseg/io/coco.h"
 #include "lesseg/io/image_io.h"
 #include "lesseg/io/rle.h"
 #include "lesseg/methods/predict.h"
 #include "lesseg/models/vit.h"
+#include "lesseg/spectral/clustering.h"
 
 namespace lesseg {
 namespace fs = std::filesystem;
@@ -38,7 +40,10 @@ PseudoMethod parse_pseudo_method(const std::string& name) {
   if (name == "maskcut") return PseudoMethod::maskcut;
   if (name == "multik") return PseudoMethod::multik;
   if (name == "multik+saliency") return PseudoMethod::multik_saliency;
-  throw_usage("unknown pseudo-mask method '" + name + "' (expected maskcut, multik or multik+saliency)");
+  if (name == "whole-image") return PseudoMethod::whole_image;
+  if (name == "attention") return PseudoMethod::cls_attention;
+  throw_usage("unknown pseudo-mask method '" + name +
+              "' (expected maskcut, multik, multik+saliency, or the baselines whole-image, attention)");
 }
 
 std::pair<int64_t, int64_t> pseudo_input_size(int64_t height, int64_t width, int64_t patch,
@@ -68,9 +73,24 @@ at::Tensor last_block_features(VitImpl& vit, const at::Tensor& images, PatchFeat
   return all_heads.narrow(1, 1, all_heads.size(1) - 1);
 }
 
-std::vector<GridMask> grid_masks(const at::Tensor& features, const at::Tensor& saliency_features, int64_t grid_h,
+std::vector<GridMask> grid_masks(const at::Tensor& features, const at::Tensor& aux, int64_t grid_h,
                                  int64_t grid_w, const PseudoOptions& options) {
   std::vector<GridMask> out;
+  if (options.method == PseudoMethod::whole_image) return {{cv::Mat::ones(int(grid_h), int(grid_w), CV_8U), 1.0, 0}};
+  if (options.method == PseudoMethod::cls_attention) {
+    // ref: dino visualize_attention.py threshold; every connected piece (>= min_area) an instance,
+    // scored by its share of the attention mass.
+    auto map = aux.reshape({grid_h, grid_w}).to(torch::kCPU, torch::kFloat64).contiguous();
+    auto keep = attention_mass_mask(map, options.attention_mass).to(torch::kUInt8).contiguous();
+    cv::Mat fg(int(grid_h), int(grid_w), CV_8U, keep.data_ptr<uint8_t>());
+    const double total = map.sum().item<double>();
+    const auto min_pixels = int64_t(options.multik.min_area * double(grid_h * grid_w)) + 1;
+    for (cv::Mat& piece : spectral::split_components(fg.clone(), min_pixels)) {
+      auto inside = torch::from_blob(piece.data, {grid_h, grid_w}, torch::kUInt8).to(torch::kBool);
+      out.push_back({piece, total > 0 ? map.masked_select(inside).sum().item<double>() / total : 0.0, 0});
+    }
+    return out;
+  }
   if (options.method == PseudoMethod::maskcut) {
     for (CutMask& m : maskcut(features, grid_h, grid_w, options.maskcut).masks)
       out.push_back({std::move(m.mask), m.score, 2});
@@ -79,7 +99,7 @@ std::vector<GridMask> grid_masks(const at::Tensor& features, const at::Tensor& s
   out = multik_candidates(features, grid_h, grid_w, options.multik);
   if (options.method == PseudoMethod::multik_saliency) {
     // ref: Engstler et al.: a k = 2 cut on DINO features; the side touching fewer border patches.
-    const cv::Mat salient = saliency_foreground(saliency_features, grid_h, grid_w,
+    const cv::Mat salient = saliency_foreground(aux, grid_h, grid_w,
                                                 {spectral::AffinityKind::binary, options.maskcut.tau, options.maskcut.eps});
     out = inside_foreground(std::move(out), salient, options.saliency_min_inside);
   }
@@ -250,16 +270,22 @@ PseudoSummary write_pseudo_masks(VitImpl& vit, VitImpl* saliency_vit, const fs::
       tensors.push_back(image_to_tensor(item.input, options.mean, options.std));
       batch.push_back(std::move(item));
     }
-    int64_t grid_h = 0, grid_w = 0;
+    int64_t grid_h = size.first / patch, grid_w = size.second / patch;
     const auto inputs = torch::stack(tensors).to(options.device);
-    auto feats = last_block_features(vit, inputs, options.feature, &grid_h, &grid_w);
-    at::Tensor salient;
+    at::Tensor feats, aux;
+    if (options.method == PseudoMethod::cls_attention) {
+      torch::NoGradGuard no_grad;
+      VitOutput o = vit.forward_tokens(inputs, VitForwardOptions().last_attention(true));
+      aux = o.attention.select(2, 0).narrow(2, 1, grid_h * grid_w).mean(1);  // [B, N], ref: attentions[:, :, 0, 1:]
+    } else if (options.method != PseudoMethod::whole_image) {
+      feats = last_block_features(vit, inputs, options.feature, &grid_h, &grid_w);
+    }
     if (options.method == PseudoMethod::multik_saliency)
-      salient = saliency_vit ? last_block_features(*saliency_vit, inputs, PatchFeature::keys, &grid_h, &grid_w)
-                             : last_block_features(vit, inputs, PatchFeature::keys, &grid_h, &grid_w);
+      aux = saliency_vit ? last_block_features(*saliency_vit, inputs, PatchFeature::keys, &grid_h, &grid_w)
+                         : last_block_features(vit, inputs, PatchFeature::keys, &grid_h, &grid_w);
     for (size_t b = 0; b < batch.size(); ++b) {
-      auto grid = grid_masks(feats[int64_t(b)], salient.defined() ? salient[int64_t(b)] : at::Tensor(), grid_h, grid_w,
-                             options);
+      auto grid = grid_masks(feats.defined() ? feats[int64_t(b)] : at::Tensor(),
+                             aux.defined() ? aux[int64_t(b)] : at::Tensor(), grid_h, grid_w, options);
       auto masks = masks_at_image_size(grid, batch[b].input, batch[b].original.rows, batch[b].original.cols, options);
       DoneImage d{batch[b].original.rows, batch[b].original.cols, {}};
       for (const InstanceMask& m : masks) d.masks.emplace_back(rle::encode(m.mask), m.score);

@@ -30,8 +30,11 @@ enum class PseudoMethod {
   maskcut,          // CutLER's MaskCut
   multik,           // every piece of k-way spectral clusterings, k in 2..6, then mask NMS
   multik_saliency,  // multik candidates inside the salient side of a k = 2 cut (DINO features)
+  // Trivial baselines for pseudo-mask quality tables:
+  whole_image,    // one mask covering the image
+  cls_attention,  // connected pieces of the head-mean CLS attention's top 60 % mass (DINO's threshold)
 };
-// "maskcut" | "multik" | "multik+saliency"; a usage error otherwise.
+// "maskcut" | "multik" | "multik+saliency" | "whole-image" | "attention"; a usage error otherwise.
 PseudoMethod parse_pseudo_method(const std::string& name);
 
 struct PseudoOptions {
@@ -44,6 +47,7 @@ struct PseudoOptions {
   MaskCutOptions maskcut;
   MultiKOptions multik;
   double saliency_min_inside = 0.5;  // share of a candidate inside the salient side
+  double attention_mass = 0.6;       // cls_attention: share of the attention mass kept
   bool refine = true;  // bilateral solver + hole filling + the IoU >= 0.5 rule
   RefineOptions refine_options;
   std::array<double, 3> mean{0.485, 0.456, 0.406}, std{0.229, 0.224, 0.225};
@@ -66,9 +70,9 @@ struct InstanceMask {
   double score = 0;
 };
 
-// The grid masks of one image by options.method. features [N, D]; saliency_features: the keys
-// the saliency cut uses (multik+saliency only).
-std::vector<GridMask> grid_masks(const at::Tensor& features, const at::Tensor& saliency_features, int64_t grid_h,
+// The grid masks of one image by options.method. features [N, D]; aux: for multik+saliency the
+// keys the saliency cut uses [N, D], for cls_attention the head-mean CLS attention [N].
+std::vector<GridMask> grid_masks(const at::Tensor& features, const at::Tensor& aux, int64_t grid_h,
                                  int64_t grid_w, const PseudoOptions& options);
 
 // Grid masks at the original image size: nearest upsampling to the network input,

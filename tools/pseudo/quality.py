@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Pseudo-mask quality: every `lesseg pseudo` method and the two trivial baselines (one whole-image
+mask; connected pieces of thresholded CLS attention) on the synthetic world, `fruits` and `horses`,
+scored by `lesseg eval --instances` (class-agnostic COCO mask AP / AR and the mAR split).
+
+  /usr/bin/python3 tools/pseudo/quality.py --out runs/pseudo_quality [--weights W] [--backbone vit_small8]
+      [--saliency-weights DINO] [--image-size 480] [--images 20] [--methods ...] [--threads 2]
+
+Writes OUT/results.json and OUT/results.md (one row per dataset and method); finished runs
+(OUT/<dataset>/<method>/metrics.json) are reused, so an interrupted run continues.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SHARED = os.path.join(ROOT, "..", "shared", "data")
+METHODS = ["whole-image", "attention", "maskcut", "multik", "multik+saliency"]
+
+
+def rle(mask):
+    flat = mask.T.reshape(-1).astype(np.uint8)
+    change = np.flatnonzero(np.diff(np.concatenate([[0], flat, [1 - flat[-1]]])))
+    counts = np.diff(np.concatenate([[0], change]))
+    return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": [int(c) for c in counts]}
+
+
+def link_subset(files, src, dst):
+    os.makedirs(dst, exist_ok=True)
+    for f in files:
+        target = os.path.join(dst, f)
+        if not os.path.exists(target):
+            os.symlink(os.path.abspath(os.path.join(src, f)), target)
+
+
+def prepare(out, cli, count):
+    """{name: (image folder, ground-truth json)} with at most `count` images each."""
+    sets = {}
+    world = os.path.join(out, "data", "synth")
+    if not os.path.exists(os.path.join(world, "instances_val.json")):
+        subprocess.run([cli, "synth", "--out", world, "--domain", "target", "--size", "256", "--train", "0",
+                        "--val", str(count), "--crops", "0"], check=True, stdout=subprocess.DEVNULL)
+    sets["synth"] = (os.path.join(world, "images"), os.path.join(world, "instances_val.json"))
+    fruits = os.path.join(SHARED, "fruits")
+    if os.path.isdir(fruits):
+        gt = json.load(open(os.path.join(fruits, "trainval.json")))
+        keep = sorted(gt["images"], key=lambda im: im["file_name"])[:count]
+        ids = {im["id"] for im in keep}
+        gt = {"images": keep, "annotations": [a for a in gt["annotations"] if a["image_id"] in ids],
+              "categories": gt["categories"]}
+        folder = os.path.join(out, "data", "fruits")
+        link_subset([im["file_name"] for im in keep], os.path.join(fruits, "images"), folder)
+        json.dump(gt, open(os.path.join(out, "data", "fruits.json"), "w"))
+        sets["fruits"] = (folder, os.path.join(out, "data", "fruits.json"))
+    horses = os.path.join(SHARED, "horses")
+    if os.path.isdir(horses):
+        names = sorted(os.listdir(os.path.join(horses, "images")))[:count]
+        images, anns = [], []
+        for i, name in enumerate(names):
+            mask = np.asarray(Image.open(os.path.join(horses, "masks", name[:-4] + ".png"))) > 0
+            images.append({"id": i + 1, "file_name": name, "height": mask.shape[0], "width": mask.shape[1]})
+            if mask.any():  # the horse (figure) is one instance
+                anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": 1, "iscrowd": 0,
+                             "area": float(mask.sum()), "segmentation": rle(mask)})
+        folder = os.path.join(out, "data", "horses")
+        link_subset(names, os.path.join(horses, "images"), folder)
+        json.dump({"images": images, "annotations": anns, "categories": [{"id": 1, "name": "horse"}]},
+                  open(os.path.join(out, "data", "horses.json"), "w"))
+        sets["horses"] = (folder, os.path.join(out, "data", "horses.json"))
+    return sets
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--out", default="runs/pseudo_quality")
+    p.add_argument("--cli", default=os.path.join(ROOT, "build", "lesseg"))
+    p.add_argument("--weights", default="")
+    p.add_argument("--saliency-weights", default="")
+    p.add_argument("--backbone", default="vit_small8")
+    p.add_argument("--image-size", type=int, default=480)
+    p.add_argument("--images", type=int, default=20)
+    p.add_argument("--methods", default=",".join(METHODS))
+    p.add_argument("--threads", type=int, default=0)
+    a = p.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    rows = []
+    for name, (folder, gt) in prepare(a.out, a.cli, a.images).items():
+        for method in a.methods.split(","):
+            run = os.path.join(a.out, name, method.replace("+", "_"))
+            metrics_file = os.path.join(run, "metrics.json")
+            if not os.path.exists(metrics_file):
+                cmd = [a.cli, "pseudo", folder, "--out", os.path.join(run, "pseudo.json"), "--method", method,
+                       "--backbone", a.backbone, "--image-size", str(a.image_size), "--threads", str(a.threads)]
+                if a.weights:
+                    cmd += ["--weights", a.weights]
+                if a.saliency_weights and method == "multik+saliency":
+                    cmd += ["--saliency-weights", a.saliency_weights]
+                print(" ".join(cmd), file=sys.stderr)
+                subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+                result = subprocess.run([a.cli, "eval", "--instances", os.path.join(run, "pseudo.json"), "--gt", gt],
+                                        check=True, capture_output=True, text=True)
+                with open(metrics_file, "w") as f:
+                    f.write(result.stdout)
+            m = json.load(open(metrics_file))
+            rows.append({"dataset": name, "method": method, "images": m["images"],
+                         "instances": m["ground_truth_instances"], "masks": m["predictions"],
+                         "AP": m["mask"]["AP"], "AP50": m["mask"]["AP50"], "AR100": m["mask"]["AR100"],
+                         "mAR_multi": m["mar"]["multi_instance"], "mAR_single": m["mar"]["single"]})
+    json.dump({"weights": a.weights or "random init", "backbone": a.backbone, "image_size": a.image_size,
+               "rows": rows}, open(os.path.join(a.out, "results.json"), "w"), indent=1)
+
+    def cell(v):
+        return "n/a" if v is None or v < 0 else "%.3f" % v
+    lines = ["| dataset | method | images / instances / masks | mask AP | AP50 | AR@100 | mAR multi | mAR single |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append("| %s | %s | %d / %d / %d | %s | %s | %s | %s | %s |" % (
+            r["dataset"], r["method"], r["images"], r["instances"], r["masks"], cell(r["AP"]), cell(r["AP50"]),
+            cell(r["AR100"]), cell(r["mAR_multi"]), cell(r["mAR_single"])))
+    table = "\n".join(lines)
+    open(os.path.join(a.out, "results.md"), "w").write(
+        "%s, %s, %d px\n\n%s\n" % (a.backbone, a.weights or "random init", a.image_size, table))
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
