@@ -73,6 +73,32 @@ TEST_F(PseudoCli, MultiKWithSaliencyWritesMasks) {
   EXPECT_EQ(pseudo("--method maskcut --saliency-weights x.pth").code, 2);
 }
 
+TEST_F(PseudoCli, EvalScoresPseudoMasksAgainstCocoGroundTruth) {
+  // Two fruits images under their own names, scored against the whole trainval.json: the other
+  // 16 images count as misses. The whole-image baseline needs no features.
+  const fs::path images = dir_ / "named";
+  fs::create_directories(images);
+  fs::copy_file(kFruits / "0.jpg", images / "0.jpg");
+  fs::copy_file(kFruits / "1.jpg", images / "1.jpg");
+  const std::string out = (dir_ / "whole.json").string();
+  auto run = run_cli("pseudo " + images.string() + " --out " + out + " --method whole-image --no-refine --threads 1");
+  ASSERT_EQ(run.code, 0) << run.output;
+  const std::string gt = (kFruits.parent_path() / "trainval.json").string();
+  auto eval = run_cli("eval --instances " + out + " --gt " + gt);
+  ASSERT_EQ(eval.code, 0) << eval.output;
+  auto metrics = nlohmann::json::parse(eval.output);
+  EXPECT_EQ(metrics.at("images"), 18);
+  EXPECT_EQ(metrics.at("predictions"), 2);
+  EXPECT_GE(metrics.at("mask").at("AP").get<double>(), 0.0);
+  EXPECT_LT(metrics.at("mask").at("AR100").get<double>(), 0.05);  // one box-sized mask finds no fruit
+  // Predictions for an image the ground truth does not have: bad input, named.
+  ASSERT_EQ(pseudo("--method whole-image --no-refine").code, 0);  // a.jpg, sub/b.jpg
+  auto foreign = run_cli("eval --instances " + (dir_ / "out" / "masks.json").string() + " --gt " + gt);
+  EXPECT_EQ(foreign.code, 3) << foreign.output;
+  EXPECT_NE(foreign.output.find("'a.jpg' is not in"), std::string::npos) << foreign.output;
+  EXPECT_EQ(run_cli("eval --instances " + out).code, 2);  // --gt missing
+}
+
 TEST_F(PseudoCli, BadInputsNameTheFileAndKeepWhatWasWritten) {
   // Sorted order: a.jpg, then the corrupt file, so a.jpg is done before the failure.
   std::ofstream(dir_ / "images" / "corrupt.png") << "not an image";

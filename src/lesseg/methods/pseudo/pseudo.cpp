@@ -132,7 +132,7 @@ std::vector<fs::path> list_image_files(const fs::path& root) {
   formats::require_dir(root, "image");
   std::vector<fs::path> out;
   for (const fs::path& p : formats::list_files(root, true, formats::is_image_file))
-    out.push_back(fs::relative(p, root));
+    out.push_back(p.lexically_relative(root));  // not fs::relative: it would resolve symlinked files
   if (out.empty()) throw_bad_input(root, "no image files (png, jpg, ...) in this folder");
   return out;
 }
