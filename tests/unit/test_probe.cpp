@@ -406,3 +406,33 @@ TEST(ProbeBackbone, RebuildsThePositionEmbeddingKindOfTheWeights) {
 
 }  // namespace
 }  // namespace lesseg
+
+namespace lesseg {
+namespace {
+
+// probe.pool: a ViT's image vector is its CLS token or the mean of its normed patch tokens. A uniform
+// image makes the probe's input known exactly: every pixel (v / 255 - mean) / std.
+TEST(ProbeFeatures, PoolChoosesClsOrMeanPatchToken) {
+  TempDir dir;
+  torch::manual_seed(0);
+  Vit vit(vit_tiny(8).depth(2).img_size(32));
+  cv::imwrite((dir / "grey.png").string(), cv::Mat(32, 32, CV_8UC3, cv::Scalar(50, 100, 200)));  // BGR
+  ProbeImageOptions options;
+  options.image_size = 32;
+  auto input = torch::empty({1, 3, 32, 32});
+  const double rgb[3] = {200, 100, 50};
+  for (int c = 0; c < 3; ++c) input[0][c].fill_((rgb[c] / 255.0 - options.mean[size_t(c)]) / options.std[size_t(c)]);
+  vit->eval();
+  auto tokens = vit->forward_tokens(input);
+  const std::vector<LabeledImage> images{{dir / "grey.png", 0}};
+  auto cls = extract_features(*vit, images, options);
+  options.pool = "mean";
+  auto mean = extract_features(*vit, images, options);
+  EXPECT_TRUE(torch::allclose(cls, tokens.cls(), 1e-4, 1e-5));
+  EXPECT_TRUE(torch::allclose(mean, tokens.patch_tokens().mean(1), 1e-4, 1e-5));
+  EXPECT_FALSE(torch::allclose(cls, mean, 1e-2, 1e-2));
+  EXPECT_THROW(probe_image_options(Config::load("", {"probe.pool=max"}), torch::kCPU), Error);
+}
+
+}  // namespace
+}  // namespace lesseg

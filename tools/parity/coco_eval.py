@@ -8,23 +8,11 @@ import os
 import numpy as np
 
 from common import case_dir
+from coco_rle import rle
 
 AREAS = {"all": (0, 1e10), "s": (0, 32 ** 2), "m": (32 ** 2, 96 ** 2), "l": (96 ** 2, 1e10)}
 IOU_T = np.linspace(.5, 0.95, int(np.round((0.95 - .5) / .05)) + 1)
 REC_T = np.linspace(.0, 1.00, int(np.round((1.00 - .0) / .01)) + 1)
-
-
-def rle(mask):
-    """Uncompressed COCO RLE: column-major runs starting with zeros."""
-    flat = mask.T.reshape(-1).astype(np.uint8)
-    counts, current, run = [], 0, 0
-    for v in flat:
-        if v != current:
-            counts.append(run)
-            current, run = v, 0
-        run += 1
-    counts.append(run)
-    return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": [int(c) for c in counts]}
 
 
 def box_of(mask):

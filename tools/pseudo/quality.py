@@ -19,15 +19,10 @@ import numpy as np
 from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tools", "parity"))
+from coco_rle import rle  # noqa: E402
 SHARED = os.path.join(ROOT, "..", "shared", "data")
 METHODS = ["whole-image", "attention", "maskcut", "multik", "multik+saliency"]
-
-
-def rle(mask):
-    flat = mask.T.reshape(-1).astype(np.uint8)
-    change = np.flatnonzero(np.diff(np.concatenate([[0], flat, [1 - flat[-1]]])))
-    counts = np.diff(np.concatenate([[0], change]))
-    return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": [int(c) for c in counts]}
 
 
 def link_subset(files, src, dst):
@@ -38,14 +33,50 @@ def link_subset(files, src, dst):
             os.symlink(os.path.abspath(os.path.join(src, f)), target)
 
 
-def prepare(out, cli, count):
-    """{name: (image folder, ground-truth json)} with at most `count` images each."""
+def horses_set(out, count):
+    """(image folder, ground truth) of the first `count` horses, each horse mask one instance; None if absent."""
+    horses = os.path.join(SHARED, "horses")
+    if not os.path.isdir(horses):
+        return None
+    names = sorted(os.listdir(os.path.join(horses, "images")))[:count]
+    images, anns = [], []
+    for i, name in enumerate(names):
+        mask = np.asarray(Image.open(os.path.join(horses, "masks", name[:-4] + ".png"))) > 0
+        images.append({"id": i + 1, "file_name": name, "height": mask.shape[0], "width": mask.shape[1]})
+        if mask.any():  # the horse (figure) is one instance
+            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": 1, "iscrowd": 0,
+                         "area": float(mask.sum()), "segmentation": rle(mask)})
+    folder = os.path.join(out, "data", "horses")
+    link_subset(names, os.path.join(horses, "images"), folder)
+    json.dump({"images": images, "annotations": anns, "categories": [{"id": 1, "name": "horse"}]},
+              open(os.path.join(out, "data", "horses.json"), "w"))
+    return folder, os.path.join(out, "data", "horses.json")
+
+
+def world_val_set(world, out, count=None):
+    """(image folder, ground truth) of the first `count` validation scenes of a `lesseg synth` folder, the images
+    linked into a folder of their own (the world keeps every split's images together)."""
+    gt = json.load(open(os.path.join(world, "instances_val.json")))
+    keep = gt["images"][:count] if count else gt["images"]
+    ids = {im["id"] for im in keep}
+    gt = {"images": keep, "annotations": [a for a in gt["annotations"] if a["image_id"] in ids],
+          "categories": gt["categories"]}
+    folder = os.path.join(out, "data", "synth_val")
+    link_subset([im["file_name"] for im in keep], os.path.join(world, "images"), folder)
+    json.dump(gt, open(os.path.join(out, "data", "synth_val.json"), "w"))
+    return folder, os.path.join(out, "data", "synth_val.json")
+
+
+def prepare(out, cli, count, world=""):
+    """{name: (image folder, ground-truth json)} with at most `count` images each; the synthetic scenes from
+    `world` (e.g. the pretraining world) or rendered here."""
     sets = {}
-    world = os.path.join(out, "data", "synth")
-    if not os.path.exists(os.path.join(world, "instances_val.json")):
-        subprocess.run([cli, "synth", "--out", world, "--domain", "target", "--size", "256", "--train", "0",
-                        "--val", str(count), "--crops", "0"], check=True, stdout=subprocess.DEVNULL)
-    sets["synth"] = (os.path.join(world, "images"), os.path.join(world, "instances_val.json"))
+    if not world:
+        world = os.path.join(out, "data", "synth")
+        if not os.path.exists(os.path.join(world, "instances_val.json")):
+            subprocess.run([cli, "synth", "--out", world, "--domain", "target", "--size", "256", "--train", "0",
+                            "--val", str(count), "--crops", "0"], check=True, stdout=subprocess.DEVNULL)
+    sets["synth"] = world_val_set(world, out, count)
     fruits = os.path.join(SHARED, "fruits")
     if os.path.isdir(fruits):
         gt = json.load(open(os.path.join(fruits, "trainval.json")))
@@ -57,21 +88,9 @@ def prepare(out, cli, count):
         link_subset([im["file_name"] for im in keep], os.path.join(fruits, "images"), folder)
         json.dump(gt, open(os.path.join(out, "data", "fruits.json"), "w"))
         sets["fruits"] = (folder, os.path.join(out, "data", "fruits.json"))
-    horses = os.path.join(SHARED, "horses")
-    if os.path.isdir(horses):
-        names = sorted(os.listdir(os.path.join(horses, "images")))[:count]
-        images, anns = [], []
-        for i, name in enumerate(names):
-            mask = np.asarray(Image.open(os.path.join(horses, "masks", name[:-4] + ".png"))) > 0
-            images.append({"id": i + 1, "file_name": name, "height": mask.shape[0], "width": mask.shape[1]})
-            if mask.any():  # the horse (figure) is one instance
-                anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": 1, "iscrowd": 0,
-                             "area": float(mask.sum()), "segmentation": rle(mask)})
-        folder = os.path.join(out, "data", "horses")
-        link_subset(names, os.path.join(horses, "images"), folder)
-        json.dump({"images": images, "annotations": anns, "categories": [{"id": 1, "name": "horse"}]},
-                  open(os.path.join(out, "data", "horses.json"), "w"))
-        sets["horses"] = (folder, os.path.join(out, "data", "horses.json"))
+    horses = horses_set(out, count)
+    if horses:
+        sets["horses"] = horses
     return sets
 
 
@@ -83,19 +102,22 @@ def main():
     p.add_argument("--saliency-weights", default="")
     p.add_argument("--backbone", default="vit_small8")
     p.add_argument("--image-size", type=int, default=480)
+    p.add_argument("--natural-image-size", type=int, default=0, help="input side for fruits and horses (0: --image-size)")
     p.add_argument("--images", type=int, default=20)
+    p.add_argument("--world", default="", help="a `lesseg synth` folder whose val scenes to use (default: render)")
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--threads", type=int, default=0)
     a = p.parse_args()
     os.makedirs(a.out, exist_ok=True)
     rows = []
-    for name, (folder, gt) in prepare(a.out, a.cli, a.images).items():
+    for name, (folder, gt) in prepare(a.out, a.cli, a.images, a.world).items():
+        size = a.image_size if name == "synth" or not a.natural_image_size else a.natural_image_size
         for method in a.methods.split(","):
             run = os.path.join(a.out, name, method.replace("+", "_"))
             metrics_file = os.path.join(run, "metrics.json")
             if not os.path.exists(metrics_file):
                 cmd = [a.cli, "pseudo", folder, "--out", os.path.join(run, "pseudo.json"), "--method", method,
-                       "--backbone", a.backbone, "--image-size", str(a.image_size), "--threads", str(a.threads)]
+                       "--backbone", a.backbone, "--image-size", str(size), "--threads", str(a.threads)]
                 if a.weights:
                     cmd += ["--weights", a.weights]
                 if a.saliency_weights and method == "multik+saliency":
@@ -112,6 +134,7 @@ def main():
                          "AP": m["mask"]["AP"], "AP50": m["mask"]["AP50"], "AR100": m["mask"]["AR100"],
                          "mAR_multi": m["mar"]["multi_instance"], "mAR_single": m["mar"]["single"]})
     json.dump({"weights": a.weights or "random init", "backbone": a.backbone, "image_size": a.image_size,
+               "natural_image_size": a.natural_image_size or a.image_size,
                "rows": rows}, open(os.path.join(a.out, "results.json"), "w"), indent=1)
 
     def cell(v):
@@ -124,7 +147,8 @@ def main():
             cell(r["AR100"]), cell(r["mAR_multi"]), cell(r["mAR_single"])))
     table = "\n".join(lines)
     open(os.path.join(a.out, "results.md"), "w").write(
-        "%s, %s, %d px\n\n%s\n" % (a.backbone, a.weights or "random init", a.image_size, table))
+        "%s, %s, input %d px (synth) / %d px (fruits, horses)\n\n%s\n" % (
+            a.backbone, a.weights or "random init", a.image_size, a.natural_image_size or a.image_size, table))
     print(table)
 
 

@@ -120,14 +120,26 @@ def overrides(args, seed, backbone):
     sets = [f"seed={seed}", f"model.backbone={backbone}", f"train.eval_every={args.eval_every}"]
     if args.iters:
         sets.append(f"train.iters={args.iters}")
-    return sets
+    return sets + args.set
 
 
-def feature_scores(args, config, tag, weights, backbone, sets):
-    """kNN and linear-probe top-1 of one backbone (random init when weights is None)."""
+def feature_scores(args, config, tag, weights, backbone, sets, pool="cls"):
+    """kNN and linear-probe top-1 of one backbone (random init when weights is None); a ViT's image
+    vector is its CLS token (pool cls) or its mean patch token (pool mean)."""
+    if pool != "cls":
+        tag, sets = f"{tag}_{pool}", sets + [f"probe.pool={pool}"]
     knn = probe(args, config, ["--knn"], os.path.join(args.out, tag + "_knn.json"), weights, backbone, sets)
     linear = probe(args, config, ["--linear"], os.path.join(args.out, tag + "_linear.json"), weights, backbone, sets)
     return {"knn": knn["knn_top1"], "linear": linear["linear_top1"]}
+
+
+def pools(backbone):
+    """The image vectors probed: a ViT's CLS token and its mean patch token (MAE trains no CLS); a CNN's pool."""
+    return ["cls", "mean"] if backbone.startswith("vit") else ["cls"]
+
+
+def pool_label(label, pool):
+    return label if pool == "cls" else f"{label}, mean patch token"
 
 
 def random_kinds(backbone):
@@ -144,14 +156,16 @@ def baselines(args, folder, backbones):
     out = {}
     for backbone in backbones:
         kinds = random_kinds(backbone)
-        for kind, extra in kinds:
+        for (kind, extra), pool in [(k, p) for k in kinds for p in pools(backbone)]:
             # ViTs have no BatchNorm; the random ViT has a learned (random) position table
-            label = f"random init, {backbone}, {kind}" if len(kinds) > 1 else f"random init, {backbone}"
+            label = pool_label(f"random init, {backbone}, {kind}" if len(kinds) > 1 else f"random init, {backbone}",
+                               pool)
             rows = []
             for seed in args.seeds:
                 tag = f"random_{backbone}_{'calibrated' if extra else 'init'}_s{seed}"
-                rows.append(feature_scores(args, config_of("simclr"), tag, None, backbone, sets + extra + [f"seed={seed}"]))
-            out[label] = {"backbone": backbone, "seeds": args.seeds, "knn": [r["knn"] for r in rows],
+                rows.append(feature_scores(args, config_of("simclr"), tag, None, backbone,
+                                           sets + extra + [f"seed={seed}"], pool))
+            out[label] = {"backbone": backbone, "pool": pool, "seeds": args.seeds, "knn": [r["knn"] for r in rows],
                           "linear": [r["linear"] for r in rows]}
             print(f"{label:48s} kNN {fmt(out[label]['knn'])}  linear {fmt(out[label]['linear'])}", flush=True)
     return out
@@ -163,25 +177,27 @@ def synth_comparison(args, folder):
     results = {}
     for method in args.methods:
         label, backbone, extra = METHODS[method]
-        row = {"backbone": backbone, "seeds": args.seeds, "knn": [], "linear": [], "minutes": [], "curves": [],
-               "diagnostics": []}
+        rows = {pool: {"backbone": backbone, "pool": pool, "seeds": args.seeds, "knn": [], "linear": [],
+                       "minutes": [], "curves": [], "diagnostics": []} for pool in pools(backbone)}
         for seed in args.seeds:
             tag = f"{method}_s{seed}"
             sets = data + overrides(args, seed, backbone) + extra
             if method == "samclr_gt":
                 sets.append(f"samclr.gt_instances={folder}/instances_train.json")
             weights, minutes = pretrain(args, method, os.path.join(args.out, tag), sets)
-            scores = feature_scores(args, config_of(method), tag, weights, backbone, [f"probe.data={folder}/crops",
-                                                                                      f"seed={seed}"])
             curve, diagnostics = knn_curve(os.path.join(args.out, tag))
-            for key in ("knn", "linear"):
-                row[key].append(scores[key])
-            row["minutes"].append(minutes)
-            row["curves"].append(curve)
-            row["diagnostics"].append(diagnostics)
-        results[label] = row
-        print(f"{label:48s} kNN {fmt(row['knn'])}  linear {fmt(row['linear'])}  "
-              f"{statistics.mean(row['minutes']):.1f} min/run", flush=True)
+            for pool, row in rows.items():
+                scores = feature_scores(args, config_of(method), tag, weights, backbone,
+                                        [f"probe.data={folder}/crops", f"seed={seed}"], pool)
+                for key in ("knn", "linear"):
+                    row[key].append(scores[key])
+                row["minutes"].append(minutes)
+                row["curves"].append(curve if pool == "cls" else [])  # the curve is logged on the CLS token
+                row["diagnostics"].append(diagnostics)
+        for pool, row in rows.items():
+            results[pool_label(label, pool)] = row
+            print(f"{pool_label(label, pool):48s} kNN {fmt(row['knn'])}  linear {fmt(row['linear'])}  "
+                  f"{statistics.mean(row['minutes']):.1f} min/run", flush=True)
     return results
 
 
@@ -251,7 +267,8 @@ def summary_rows(results):
     """Each method's kNN gain over the better random baseline of its backbone (means over seeds)."""
     rows = []
     for label, row in results["methods"].items():
-        randoms = [b for b in results["baselines"].values() if b["backbone"] == row["backbone"]]
+        randoms = [b for b in results["baselines"].values()
+                   if b["backbone"] == row["backbone"] and b.get("pool", "cls") == row.get("pool", "cls")]
         best = max(randoms, key=lambda b: statistics.mean(b["knn"]))
         gain = statistics.mean(row["knn"]) - statistics.mean(best["knn"])
         noise = max(spread(row["knn"]), spread(best["knn"]))
@@ -311,10 +328,11 @@ def plot_curves(args, results):
     width, height, left, bottom, top, right = 1000, 520, 70, 60, 30, 340
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
-    curves = [(label, row["curves"]) for label, row in results["methods"].items()]
+    curves = [(label, row["curves"]) for label, row in results["methods"].items() if any(row["curves"])]
+    cls_baselines = {k: b for k, b in results["baselines"].items() if b.get("pool", "cls") == "cls"}
     max_iter = max([i for _, cs in curves for c in cs for i, _ in c] + [1])
     values = [v for _, cs in curves for c in cs for _, v in c] + \
-             [v for b in results["baselines"].values() for v in b["knn"]]
+             [v for b in cls_baselines.values() for v in b["knn"]]
     lo, hi = min(values + [0.1]) - 0.02, max(values + [0.5]) + 0.02
     px = lambda i: left + (width - left - right) * i / max_iter
     py = lambda v: height - bottom - (height - top - bottom) * (v - lo) / (hi - lo)
@@ -335,7 +353,7 @@ def plot_curves(args, results):
         draw.line([(width - right + 10, legend_y + 6), (width - right + 30, legend_y + 6)], fill=colour, width=3)
         draw.text((width - right + 35, legend_y), label, fill="black")
         legend_y += 18
-    for n, (label, b) in enumerate(results["baselines"].items()):
+    for n, (label, b) in enumerate(cls_baselines.items()):
         colour = (120, 120, 120) if "calibrated" in label else (0, 0, 0)
         y = py(statistics.mean(b["knn"]))
         for x in range(left, width - right, 12):
@@ -358,6 +376,7 @@ def main():
     p.add_argument("--crops", type=int, default=600)
     p.add_argument("--camvid-iters", type=int, default=0, help="CamVid pretraining iterations (0: the recipe's)")
     p.add_argument("--threads", type=int, default=0, help="intra-op threads per lesseg process (0: all cores)")
+    p.add_argument("--set", action="append", default=[], help="KEY=VALUE for every pretraining run (repeatable)")
     p.add_argument("--no-camvid", action="store_true")
     p.add_argument("--no-attention", action="store_true")
     args = p.parse_args()

@@ -131,6 +131,7 @@ probe:                      # feature evaluation (lesseg probe; kNN during pretr
   knn_k: 20
   knn_temperature: 0.07
   image_size: 64            # probe images are resized to this square side
+  pool: cls                 # a ViT's image vector for kNN / linear: cls (CLS token) or mean (mean patch token)
   linear_iters: 500
   linear_lr: 0.1
   batch_size: 64

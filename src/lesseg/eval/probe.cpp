@@ -16,6 +16,7 @@
 #include "lesseg/io/image_io.h"
 #include "lesseg/models/embedding.h"
 #include "lesseg/models/registry.h"
+#include "lesseg/models/vit.h"
 #include "lesseg/models/weights.h"
 
 namespace lesseg {
@@ -58,7 +59,10 @@ at::Tensor extract_features(BackboneImpl& backbone, const std::vector<LabeledIma
     std::vector<at::Tensor> tensors;
     for (size_t i = start; i < std::min(images.size(), start + batch); ++i)
       tensors.push_back(load_probe_image(images[i].image, options));
-    auto embedding = global_embedding(backbone, torch::stack(tensors).to(options.device));
+    const at::Tensor batch_images = torch::stack(tensors).to(options.device);
+    auto* vit = dynamic_cast<VitImpl*>(&backbone);
+    auto embedding = vit && options.pool == "mean" ? vit->forward_tokens(batch_images).patch_tokens().mean(1)
+                                                   : global_embedding(backbone, batch_images);
     chunks.push_back(embedding.to(torch::kCPU, torch::kFloat));
   }
   return torch::cat(chunks);
@@ -214,6 +218,9 @@ ProbeImageOptions probe_image_options(const Config& config, c10::Device device) 
   ProbeImageOptions options;
   options.image_size = positive<int64_t>(config, "probe.image_size");
   options.batch_size = positive<int>(config, "probe.batch_size");
+  options.pool = config.get<std::string>("probe.pool");
+  if (options.pool != "cls" && options.pool != "mean")
+    throw_usage("probe.pool is '" + options.pool + "': use cls (a ViT's CLS token) or mean (its mean patch token)");
   options.mean = config_triple(config, "data.mean");
   options.std = config_triple(config, "data.std");
   options.device = device;

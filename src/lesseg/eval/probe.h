@@ -33,10 +33,13 @@ struct ProbeImageOptions {
   int64_t image_size = 64;  // images are resized to this square side
   int batch_size = 64;
   std::array<double, 3> mean{0.485, 0.456, 0.406}, std{0.229, 0.224, 0.225};
+  // A ViT's image vector: "cls" (global_embedding) or "mean" (the mean of its normed patch tokens, the
+  // global pooling MAE offers for probing); a CNN's is always its pooled deepest map.
+  std::string pool = "cls";
   c10::Device device = c10::kCPU;
 };
 
-// global_embedding of every image, [N, D] float32 on the CPU.
+// One vector per image (options.pool) of every image, [N, D] float32 on the CPU.
 at::Tensor extract_features(BackboneImpl& backbone, const std::vector<LabeledImage>& images,
                             const ProbeImageOptions& options);
 at::Tensor labels_of(const std::vector<LabeledImage>& images);  // [N] int64

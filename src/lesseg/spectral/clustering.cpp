@@ -52,4 +52,9 @@ std::vector<cv::Mat> split_components(const cv::Mat& mask, int64_t min_pixels) {
   return out;
 }
 
+std::vector<uint8_t> flags_of(const cv::Mat& mask) {
+  const cv::Mat continuous = mask.isContinuous() ? mask : mask.clone();
+  return std::vector<uint8_t>(continuous.datastart, continuous.dataend);
+}
+
 }  // namespace lesseg::spectral

@@ -25,4 +25,7 @@ cv::Mat component_at(const cv::Mat& mask, int64_t seed);
 // `min_pixels` pixels dropped.
 std::vector<cv::Mat> split_components(const cv::Mat& mask, int64_t min_pixels = 1);
 
+// A CV_8U mask's pixels in row-major order, as the per-node flags a Graph takes.
+std::vector<uint8_t> flags_of(const cv::Mat& mask);
+
 }  // namespace lesseg::spectral

@@ -10,11 +10,6 @@
 namespace lesseg {
 namespace {
 
-std::vector<uint8_t> flags_of(const cv::Mat& mask) {
-  cv::Mat continuous = mask.isContinuous() ? mask : mask.clone();
-  return std::vector<uint8_t>(continuous.datastart, continuous.dataend);
-}
-
 bool overlaps_too_much(const cv::Mat& candidate, const std::vector<cv::Mat>& earlier, const MaskCutOptions& options) {
   for (const cv::Mat& previous : earlier)
     if (mask_iou(previous, candidate) > options.max_overlap) return true;
@@ -36,7 +31,7 @@ std::vector<cv::Mat> cut_candidates(const cv::Mat& bipartition, int64_t seed, co
 // zero feature falls below tau against everything, so the edges are cleared instead.
 spectral::Graph masked_graph(const spectral::Graph& first, const at::Tensor& feats, const cv::Mat& painting,
                              const spectral::AffinityOptions& affinity) {
-  if (affinity.tau >= 0) return first.without_edges_of(flags_of(painting));
+  if (affinity.tau >= 0) return first.without_edges_of(spectral::flags_of(painting));
   auto keep = torch::from_blob(painting.data, {int64_t(painting.total())}, torch::kUInt8).eq(0).to(feats.device());
   return spectral::Graph::from_features(feats * keep.unsqueeze(1).to(torch::kFloat32), affinity);
 }
@@ -88,7 +83,7 @@ MaskCutResult maskcut(const at::Tensor& features, int64_t grid_h, int64_t grid_w
     int64_t seed = 0;
     const cv::Mat bipartition = maskcut_bipartition(pairs.vectors.col(1), grid_h, grid_w, &seed);
     std::vector<cv::Mat> candidates = cut_candidates(bipartition, seed, options);
-    const std::vector<uint8_t> foreground = flags_of(bipartition);
+    const std::vector<uint8_t> foreground = spectral::flags_of(bipartition);
     const double ncut = spectral::normalized_cut(graph, foreground);
     if (ncut > options.max_ncut) break;  // adaptive stop: no well-separated segment is left
     cv::Mat cut_union = cv::Mat::zeros(painting.size(), CV_8U);
@@ -104,7 +99,7 @@ MaskCutResult maskcut(const at::Tensor& features, int64_t grid_h, int64_t grid_w
       CutMask mask;
       mask.mask = emitted;
       mask.ncut = ncut;
-      mask.score = spectral::association_share(graph, flags_of(candidate), foreground);
+      mask.score = spectral::association_share(graph, spectral::flags_of(candidate), foreground);
       mask.eigenvalue = pairs.values[1];
       mask.cut = i;
       result.masks.push_back(std::move(mask));

@@ -11,11 +11,6 @@
 namespace lesseg {
 namespace {
 
-std::vector<uint8_t> flags_of(const cv::Mat& mask) {
-  cv::Mat continuous = mask.isContinuous() ? mask : mask.clone();
-  return std::vector<uint8_t>(continuous.datastart, continuous.dataend);
-}
-
 int border_count(const cv::Mat& mask) {
   int count = 0;
   for (int x = 0; x < mask.cols; ++x) count += mask.at<uint8_t>(0, x) + mask.at<uint8_t>(mask.rows - 1, x);
@@ -45,7 +40,7 @@ std::vector<GridMask> multik_candidates(const at::Tensor& features, int64_t grid
       for (int64_t i = 0; i < n; ++i) cluster.data[i] = labels[size_t(i)] == c ? 1 : 0;
       for (cv::Mat& piece : spectral::split_components(cluster, min_pixels)) {
         GridMask m;
-        m.score = spectral::association_share(graph, flags_of(piece), flags_of(piece));
+        m.score = spectral::association_share(graph, spectral::flags_of(piece), spectral::flags_of(piece));
         m.mask = std::move(piece);
         m.k = k;
         out.push_back(std::move(m));
