@@ -26,7 +26,11 @@ METHODS = ["whole-image", "attention", "maskcut", "multik", "multik+saliency"]
 
 
 def link_subset(files, src, dst):
+    """DST holds a link to each of SRC's `files` and nothing else (links of an earlier, larger subset go)."""
     os.makedirs(dst, exist_ok=True)
+    for stale in set(os.listdir(dst)) - set(files):
+        if os.path.islink(os.path.join(dst, stale)):
+            os.remove(os.path.join(dst, stale))
     for f in files:
         target = os.path.join(dst, f)
         if not os.path.exists(target):
@@ -53,18 +57,25 @@ def horses_set(out, count):
     return folder, os.path.join(out, "data", "horses.json")
 
 
-def world_val_set(world, out, count=None):
-    """(image folder, ground truth) of the first `count` validation scenes of a `lesseg synth` folder, the images
-    linked into a folder of their own (the world keeps every split's images together)."""
-    gt = json.load(open(os.path.join(world, "instances_val.json")))
-    keep = gt["images"][:count] if count else gt["images"]
+def coco_subset(gt_file, images_dir, out, name, count=None, sort=False):
+    """(image folder, ground truth) of the first `count` images of a COCO file (sorted by file name when `sort`),
+    the images linked into OUT/data/NAME and their annotations written to OUT/data/NAME.json."""
+    gt = json.load(open(gt_file))
+    images = sorted(gt["images"], key=lambda im: im["file_name"]) if sort else gt["images"]
+    keep = images[:count] if count else images
     ids = {im["id"] for im in keep}
     gt = {"images": keep, "annotations": [a for a in gt["annotations"] if a["image_id"] in ids],
           "categories": gt["categories"]}
-    folder = os.path.join(out, "data", "synth_val")
-    link_subset([im["file_name"] for im in keep], os.path.join(world, "images"), folder)
-    json.dump(gt, open(os.path.join(out, "data", "synth_val.json"), "w"))
-    return folder, os.path.join(out, "data", "synth_val.json")
+    folder = os.path.join(out, "data", name)
+    link_subset([im["file_name"] for im in keep], images_dir, folder)
+    json.dump(gt, open(folder + ".json", "w"))
+    return folder, folder + ".json"
+
+
+def world_val_set(world, out, count=None):
+    """The validation scenes of a `lesseg synth` folder (which keeps every split's images together)."""
+    return coco_subset(os.path.join(world, "instances_val.json"), os.path.join(world, "images"), out, "synth_val",
+                       count)
 
 
 def prepare(out, cli, count, world=""):
@@ -79,15 +90,8 @@ def prepare(out, cli, count, world=""):
     sets["synth"] = world_val_set(world, out, count)
     fruits = os.path.join(SHARED, "fruits")
     if os.path.isdir(fruits):
-        gt = json.load(open(os.path.join(fruits, "trainval.json")))
-        keep = sorted(gt["images"], key=lambda im: im["file_name"])[:count]
-        ids = {im["id"] for im in keep}
-        gt = {"images": keep, "annotations": [a for a in gt["annotations"] if a["image_id"] in ids],
-              "categories": gt["categories"]}
-        folder = os.path.join(out, "data", "fruits")
-        link_subset([im["file_name"] for im in keep], os.path.join(fruits, "images"), folder)
-        json.dump(gt, open(os.path.join(out, "data", "fruits.json"), "w"))
-        sets["fruits"] = (folder, os.path.join(out, "data", "fruits.json"))
+        sets["fruits"] = coco_subset(os.path.join(fruits, "trainval.json"), os.path.join(fruits, "images"), out,
+                                     "fruits", count, sort=True)
     horses = horses_set(out, count)
     if horses:
         sets["horses"] = horses
