@@ -192,8 +192,9 @@ def synth_comparison(args, folder):
                 for key in ("knn", "linear"):
                     row[key].append(scores[key])
                 row["minutes"].append(minutes)
-                row["curves"].append(curve if pool == "cls" else [])  # the curve is logged on the CLS token
-                row["diagnostics"].append(diagnostics)
+                # the curve is logged on the CLS token; curve and diagnostics are the run's, kept once
+                row["curves"].append(curve if pool == "cls" else [])
+                row["diagnostics"].append(diagnostics if pool == "cls" else {})
         for pool, row in rows.items():
             results[pool_label(label, pool)] = row
             print(f"{pool_label(label, pool):48s} kNN {fmt(row['knn'])}  linear {fmt(row['linear'])}  "

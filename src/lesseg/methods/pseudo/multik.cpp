@@ -40,7 +40,8 @@ std::vector<GridMask> multik_candidates(const at::Tensor& features, int64_t grid
       for (int64_t i = 0; i < n; ++i) cluster.data[i] = labels[size_t(i)] == c ? 1 : 0;
       for (cv::Mat& piece : spectral::split_components(cluster, min_pixels)) {
         GridMask m;
-        m.score = spectral::association_share(graph, spectral::flags_of(piece), spectral::flags_of(piece));
+        const std::vector<uint8_t> flags = spectral::flags_of(piece);
+        m.score = spectral::association_share(graph, flags, flags);
         m.mask = std::move(piece);
         m.k = k;
         out.push_back(std::move(m));
