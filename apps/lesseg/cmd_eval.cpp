@@ -9,6 +9,9 @@
 #include "lesseg/data/open.h"
 #include "lesseg/eval/evaluate.h"
 #include "lesseg/eval/instance_eval.h"
+#include "lesseg/data/instances.h"
+#include "lesseg/io/safetensors.h"
+#include "lesseg/methods/instance_model.h"
 #include "lesseg/methods/saved_segmenter.h"
 
 namespace lesseg::cli {
@@ -62,8 +65,18 @@ void register_eval(CLI::App& app) {
         if (eq == std::string::npos) throw_usage("--set '" + item + "': expected key.path=value");
         config.set(item.substr(0, eq), item.substr(eq + 1));
       }
-      dataset = open_dataset(config, "val");
       if (weights.empty()) weights = run / "model.safetensors";
+      if (config.get<std::string>("method") == "cutler") {  // an instance run: AP on instances.val_json
+        const std::string json = config.get<std::string>("instances.val_json");
+        if (json.empty()) throw_usage("this run has no instances.val_json to score on (--set instances.val_json=FILE)");
+        std::string images = config.get<std::string>("instances.val_images");
+        if (images.empty()) images = std::filesystem::path(json).parent_path().string();
+        InstanceDataset truth(json, images, /*drop_empty_images=*/false);
+        SavedInstanceModel saved = load_instance_model(weights, device);
+        std::cout << evaluate_instance_model(saved, truth, device).dump(2) << "\n";
+        return;
+      }
+      dataset = open_dataset(config, "val");
     } else {
       if (weights.empty() || args->format.empty()) throw_usage("eval needs a run folder, or --weights with --format and --root");
       dataset = open_dataset_by_format(args->format, args->root, args->split);

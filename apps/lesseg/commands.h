@@ -7,6 +7,7 @@ namespace lesseg::cli {
 void register_doctor(CLI::App& app);
 void register_synth(CLI::App& app);
 void register_train(CLI::App& app);
+void register_selftrain(CLI::App& app);
 void register_pretrain(CLI::App& app);
 void register_eval(CLI::App& app);
 void register_predict(CLI::App& app);

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   lesseg::cli::register_doctor(app);
   lesseg::cli::register_synth(app);
   lesseg::cli::register_train(app);
+  lesseg::cli::register_selftrain(app);
   lesseg::cli::register_pretrain(app);
   lesseg::cli::register_eval(app);
   lesseg::cli::register_predict(app);

@@ -173,7 +173,7 @@ class VectorDataset : public SegDataset {
   size_t size() const override { return samples_.size(); }
   SegSample get(size_t index) const override {
     SegSample s = samples_.at(index);
-    return {s.image.clone(), s.mask.clone(), s.id};
+    return {s.image.clone(), s.mask.clone(), s.id, {}};
   }
   const ClassInfo& classes() const override { return classes_; }
 
@@ -199,7 +199,7 @@ SegDatasetPtr colour_rectangles(int count, uint64_t seed) {
         const uchar c = mask.at<uchar>(y, x);
         image.at<cv::Vec3b>(y, x) = c == 255 ? cv::Vec3b(9, 9, 9) : cv::Vec3b(c == 0 ? 200 : 0, c == 1 ? 200 : 0, c == 2 ? 200 : 0);
       }
-    samples.push_back({image, mask, "r" + std::to_string(i)});
+    samples.push_back({image, mask, "r" + std::to_string(i), {}});
   }
   ClassInfo classes;
   classes.names = {"background", "green", "blue"};

@@ -186,7 +186,7 @@ TEST(Regions, NoUsableRegionFallsBackToWholeImageViews) {
   int fallbacks = 0;
   for (const char* id : {"empty", "small", "one", "small"}) {
     std::mt19937_64 rng(5);
-    Views views = maker.make(SegSample{coordinate_image(64), cv::Mat(), id}, 0, rng);
+    Views views = maker.make(SegSample{coordinate_image(64), cv::Mat(), id, {}}, 0, rng);
     ASSERT_EQ(views.images.size(), 4u);
     EXPECT_EQ(views.images[2].size(), cv::Size(16, 16));
     fallbacks += views.fallback ? 1 : 0;
@@ -205,7 +205,7 @@ TEST(Regions, RegionsAreCachedPerSampleAndBrokenFilesNameTheFile) {
   fs::remove(dir / "a.json");
   EXPECT_FALSE(maker.make(a, 0, rng).fallback);  // from the cache
   try {
-    maker.make(SegSample{coordinate_image(64), cv::Mat(), "b"}, 1, rng);
+    maker.make(SegSample{coordinate_image(64), cv::Mat(), "b", {}}, 1, rng);
     ADD_FAILURE() << "missing SAM file accepted";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ExitCode::bad_input);
@@ -213,7 +213,7 @@ TEST(Regions, RegionsAreCachedPerSampleAndBrokenFilesNameTheFile) {
   }
   test::write_text(dir / "c.json", "[{\"segmentation\": {\"size\": [32, 32], \"counts\": [1024]}}]");
   try {
-    maker.make(SegSample{coordinate_image(64), cv::Mat(), "c"}, 2, rng);
+    maker.make(SegSample{coordinate_image(64), cv::Mat(), "c", {}}, 2, rng);
     ADD_FAILURE() << "wrong-size SAM mask accepted";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ExitCode::bad_input);
@@ -281,7 +281,7 @@ TEST(Regions, GroundTruthSourceOnASynthFolder) {
   }
   EXPECT_GE(total, 4u);
   try {
-    source.regions(SegSample{cv::Mat(128, 128, CV_8UC3), cv::Mat(), "not_there"}, 0);
+    source.regions(SegSample{cv::Mat(128, 128, CV_8UC3), cv::Mat(), "not_there", {}}, 0);
     ADD_FAILURE() << "unknown image accepted";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ExitCode::bad_input);

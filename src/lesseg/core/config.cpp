@@ -260,6 +260,8 @@ template double Config::get<double>(const std::string&) const;
 template std::string Config::get<std::string>(const std::string&) const;
 template std::vector<double> Config::get<std::vector<double>>(const std::string&) const;
 template std::vector<int> Config::get<std::vector<int>>(const std::string&) const;
+template std::vector<int64_t> Config::get<std::vector<int64_t>>(const std::string&) const;
+template std::vector<std::vector<double>> Config::get<std::vector<std::vector<double>>>(const std::string&) const;
 
 std::string Config::dump() const {
   YAML::Emitter out;

@@ -5,7 +5,7 @@ namespace lesseg {
 
 const char* default_config_yaml() {
   return R"YAML(
-method: supervised          # train: supervised | pretrain: simclr | samclr | dino | mae
+method: supervised          # train: supervised | cutler | pretrain: simclr | samclr | dino | mae
 seed: 0
 device: cpu                 # cpu | cuda | cuda:N
 threads: 0                  # intra-op threads; 0 = all usable cores
@@ -144,6 +144,47 @@ probe:                      # feature evaluation (lesseg probe; kNN during pretr
   seg_batch_size: 8
   attention_images: 8       # attention probe: validation images scored and written as PNGs
   attention_mass: 0.6       # DINO's threshold: the mask keeps the patches holding this share of CLS attention
+
+instances:                  # instance data (lesseg train --method cutler): COCO instances JSON + image folder
+  train_json: ""            # training masks: pseudo-masks from lesseg pseudo (or ground truth)
+  train_images: ""          # folder the JSON's file_name entries are relative to
+  val_json: ""              # ground truth scored at every evaluation ("" = no evaluation)
+  val_images: ""
+
+solo:                       # SOLOv2 (models/solov2.h); the defaults are the paper's R50 model
+  grids: [40, 36, 24, 16, 12]     # grid side per level P2..P6
+  scale_ranges: [[1, 96], [48, 192], [96, 384], [192, 768], [384, 2048]]  # sqrt(box area), input pixels
+  sigma: 0.2                # centre region of an instance, relative to its box
+  fpn_channels: 256
+  head_channels: 512        # kernel / category branches (light model: 256)
+  stacked_convs: 4          # (light model: 2)
+  mask_hidden: 128
+  mask_channels: 256        # E, the dynamic kernel length (light model: 128)
+  focal_alpha: 0.25
+  focal_gamma: 2.0
+  dice_weight: 3.0
+  score_thr: 0.1            # inference: category score after point NMS
+  mask_thr: 0.5
+  nms_kernel: gaussian      # Matrix NMS: gaussian | linear
+  nms_sigma: 2.0
+  nms_pre: 500
+  update_thr: 0.05          # score after Matrix NMS
+  max_per_image: 100
+
+cutler:                     # CutLER training on pseudo-masks (spec maskcut.md)
+  drop_loss: true           # background cells whose mask overlaps no pseudo-mask (IoU <= drop_iou) get no loss
+  drop_iou: 0.01
+  copy_paste: 1.0           # probability per image of pasting objects from another image of the batch
+  copy_paste_scale: [0.3, 1.0]
+
+selftrain:                  # lesseg selftrain: CutLER's self-training rounds after the first training
+  rounds: 2
+  thresholds: [0.7, 0.65]   # prediction score kept in round 1, 2, ...
+  keep_old_iou: 0.5         # earlier pseudo-masks stay when their max IoU with the kept predictions is below this
+  detections: 30            # predictions per image considered (CutLER: the top 30)
+  copy_paste_scale: [0.5, 1.0]
+  lr_factor: 0.5            # the rounds' learning rate relative to train.lr (CutLER: 0.005 after 0.01)
+  iters: 0                  # iterations per round; 0 = train.iters
 
 eval:
   batch_size: 8

@@ -17,6 +17,9 @@ struct SegSample {
   cv::Mat image;   // CV_8UC3, RGB
   cv::Mat mask;    // CV_8U class indices, ignore_index where unlabeled; empty for unlabeled images
   std::string id;  // stable name (file stem or generated id), used for outputs
+  // Instance datasets only: one CV_8U 0/1 mask per object, the image's size; the transforms move
+  // them with the image (nearest, padded with 0), and the loader batches them (Batch::instances).
+  std::vector<cv::Mat> instances;
 };
 
 class SegDataset {

@@ -16,6 +16,19 @@ at::Tensor image_to_tensor(const cv::Mat& rgb, const std::array<double, 3>& mean
   return ((t - m) / s).contiguous();
 }
 
+namespace {
+// Object masks (CV_8U 0/1, height x width) -> [N, height, width] uint8.
+at::Tensor instances_to_tensor(const std::vector<cv::Mat>& masks, int height, int width) {
+  auto out = torch::zeros({static_cast<int64_t>(masks.size()), height, width}, torch::kUInt8);
+  for (size_t i = 0; i < masks.size(); ++i) {
+    CV_Assert(masks[i].type() == CV_8U && masks[i].rows == height && masks[i].cols == width);
+    cv::Mat mask = masks[i].isContinuous() ? masks[i] : masks[i].clone();
+    out[static_cast<int64_t>(i)].copy_(torch::from_blob(mask.data, {height, width}, torch::kUInt8).ne(0));
+  }
+  return out;
+}
+}  // namespace
+
 Loader::Loader(SegDatasetPtr dataset, LoaderOptions options, SamplerState start)
     : dataset_(std::move(dataset)),
       options_(options),
@@ -84,8 +97,8 @@ SegSample Loader::get_or_skip(size_t index, int64_t& skipped) const {
 
 Batch Loader::build(const Plan& plan) const {
   Batch batch;
-  std::vector<at::Tensor> images, masks;
-  bool labeled = true;
+  std::vector<at::Tensor> images, masks, instances;
+  bool labeled = true, has_instances = false;
   const int ignore = dataset_->classes().ignore_index;
   if (options_.views) return build_views(plan);
   for (const auto& [index, seed] : plan.samples) {
@@ -99,6 +112,8 @@ Batch Loader::build(const Plan& plan) const {
       masks.push_back(torch::from_blob(sample.mask.data, {sample.mask.rows, sample.mask.cols}, torch::kUInt8)
                           .to(torch::kLong));
     }
+    has_instances = has_instances || !sample.instances.empty();
+    instances.push_back(instances_to_tensor(sample.instances, sample.image.rows, sample.image.cols));
     batch.ids.push_back(sample.id);
   }
   for (size_t i = 1; i < images.size(); ++i)
@@ -106,6 +121,7 @@ Batch Loader::build(const Plan& plan) const {
                 batch.ids[0], " vs ", batch.ids[i], "): set data.resize or data.crop, or eval.batch_size 1");
   batch.images = torch::stack(images);
   if (labeled && !masks.empty()) batch.masks = torch::stack(masks);
+  if (has_instances) batch.instances = std::move(instances);
   return batch;
 }
 

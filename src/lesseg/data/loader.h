@@ -23,6 +23,9 @@ struct Batch {
   at::Tensor images;  // [B,3,H,W] float32, normalized
   at::Tensor masks;   // [B,H,W] int64 (ignore_index where unlabeled); undefined if unlabeled
   std::vector<at::Tensor> views;  // with LoaderOptions::views: view v of every sample, [B,3,h_v,w_v]
+  // Per image [N_i, H, W] uint8 0/1 object masks (N_i may be 0); filled when the dataset has
+  // instances (SegSample::instances of any sample), else empty.
+  std::vector<at::Tensor> instances;
   std::vector<std::string> ids;
   int64_t fallbacks = 0;  // samples whose region sampler fell back to whole-image views
   int64_t skipped = 0;  // bad samples replaced in this batch (LoaderOptions::skip_bad_images)

@@ -18,6 +18,8 @@ void resize_sample(SegSample& sample, int height, int width) {
   cv::resize(sample.image, sample.image, cv::Size(width, height), 0, 0, cv::INTER_LINEAR);
   if (!sample.mask.empty())
     cv::resize(sample.mask, sample.mask, cv::Size(width, height), 0, 0, cv::INTER_NEAREST);
+  for (auto& instance : sample.instances)
+    cv::resize(instance, instance, cv::Size(width, height), 0, 0, cv::INTER_NEAREST);
 }
 
 void random_scale(SegSample& sample, double scale_min, double scale_max, std::mt19937_64& rng) {
@@ -34,18 +36,22 @@ void random_crop(SegSample& sample, int height, int width, int ignore_index, std
     if (!sample.mask.empty())
       cv::copyMakeBorder(sample.mask, sample.mask, 0, pad_h, 0, pad_w, cv::BORDER_CONSTANT,
                          cv::Scalar::all(ignore_index));
+    for (auto& instance : sample.instances)
+      cv::copyMakeBorder(instance, instance, 0, pad_h, 0, pad_w, cv::BORDER_CONSTANT, cv::Scalar::all(0));
   }
   int y = std::uniform_int_distribution<int>(0, sample.image.rows - height)(rng);
   int x = std::uniform_int_distribution<int>(0, sample.image.cols - width)(rng);
   cv::Rect box(x, y, width, height);
   sample.image = sample.image(box).clone();
   if (!sample.mask.empty()) sample.mask = sample.mask(box).clone();
+  for (auto& instance : sample.instances) instance = instance(box).clone();
 }
 
 void random_flip(SegSample& sample, std::mt19937_64& rng) {
   if (std::uniform_int_distribution<int>(0, 1)(rng) == 0) return;
   cv::flip(sample.image, sample.image, 1);
   if (!sample.mask.empty()) cv::flip(sample.mask, sample.mask, 1);
+  for (auto& instance : sample.instances) cv::flip(instance, instance, 1);
 }
 
 void color_jitter(cv::Mat& image, double strength, std::mt19937_64& rng) {

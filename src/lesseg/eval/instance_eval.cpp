@@ -166,7 +166,9 @@ double mean_precision(const Accumulated& a, int threshold) {  // threshold -1: a
   return mean_countable(values);
 }
 
-std::vector<EvalInstance> to_instances(const coco::Dataset& data, const coco::Image& image, bool prediction) {
+}  // namespace
+
+std::vector<EvalInstance> coco_instances(const coco::Dataset& data, const coco::Image& image, bool prediction) {
   std::vector<EvalInstance> out;
   auto it = data.annotations_by_image.find(image.id);
   if (it == data.annotations_by_image.end()) return out;
@@ -185,7 +187,6 @@ std::vector<EvalInstance> to_instances(const coco::Dataset& data, const coco::Im
   return out;
 }
 
-}  // namespace
 
 InstanceMetrics evaluate_instances(const std::vector<std::vector<EvalInstance>>& ground_truth,
                                    const std::vector<std::vector<EvalInstance>>& predictions,
@@ -291,7 +292,7 @@ InstancePairs read_instance_pairs(const std::filesystem::path& ground_truth_json
   for (const coco::Image& im : predicted.images) predicted_by_truth_id[prediction_image.at(im.id)] = &im;
   InstancePairs pairs;
   for (const coco::Image& im : truth.images) {
-    pairs.ground_truth.push_back(to_instances(truth, im, false));
+    pairs.ground_truth.push_back(coco_instances(truth, im, false));
     auto it = predicted_by_truth_id.find(im.id);
     if (it == predicted_by_truth_id.end()) {
       pairs.predictions.emplace_back();
@@ -302,7 +303,7 @@ InstancePairs read_instance_pairs(const std::filesystem::path& ground_truth_json
                                             std::to_string(it->second->height) + " here but " +
                                             std::to_string(im.width) + "x" + std::to_string(im.height) +
                                             " in the ground truth");
-    pairs.predictions.push_back(to_instances(predicted, *it->second, true));
+    pairs.predictions.push_back(coco_instances(predicted, *it->second, true));
   }
   return pairs;
 }

@@ -40,6 +40,10 @@ struct InstanceMetrics {
   int64_t images = 0, ground_truth = 0, predictions = 0;
 };
 
+// One image's annotations as the evaluator sees them: ground truth keeps its stored area and crowd
+// flag; a prediction's area is its mask's, its score the stored one (1 when absent).
+std::vector<EvalInstance> coco_instances(const coco::Dataset& data, const coco::Image& image, bool prediction);
+
 // ground_truth[i] / predictions[i] belong to the same image.
 InstanceMetrics evaluate_instances(const std::vector<std::vector<EvalInstance>>& ground_truth,
                                    const std::vector<std::vector<EvalInstance>>& predictions,

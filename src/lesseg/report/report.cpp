@@ -10,6 +10,8 @@
 #include "lesseg/data/open.h"
 #include "lesseg/eval/evaluate.h"
 #include "lesseg/io/safetensors.h"
+#include "lesseg/data/instances.h"
+#include "lesseg/methods/instance_model.h"
 #include "lesseg/methods/predict.h"
 #include "lesseg/methods/saved_segmenter.h"
 #include "lesseg/methods/ssl/pretrain.h"
@@ -96,6 +98,33 @@ void add_segmenter_data(ReportData& d, const Config& config, const fs::path& mod
   }
 }
 
+// An instance segmenter run (cutler): a fresh AP evaluation on instances.val_json and instance overlays.
+void add_instance_data(ReportData& d, const Config& config, const fs::path& model_file, const ReportOptions& options) {
+  SavedInstanceModel saved = load_instance_model(model_file, options.device);
+  d.instances = true;
+  d.model = "SOLOv2, backbone " + saved.spec.backbone + " (class-agnostic instances)";
+  const std::string json = config.get<std::string>("instances.val_json");
+  if (json.empty()) return;  // nothing to score on: curves and config only
+  std::string images = config.get<std::string>("instances.val_images");
+  if (images.empty()) images = fs::path(json).parent_path().string();
+  InstanceDataset truth(json, images, /*drop_empty_images=*/false);
+  d.eval_now = evaluate_instance_model(saved, truth, options.device, config.get<int64_t>("eval.max_images"));
+  d.eval_images = d.eval_now.value("images", int64_t(0));
+  const size_t count = std::min(size_t(options.images), truth.size());
+  for (size_t i = 0; i < count; ++i) {
+    SegSample sample = truth.get(i);
+    SoloInstances expected;
+    expected.masks = torch::zeros({int64_t(sample.instances.size()), sample.image.rows, sample.image.cols}, torch::kBool);
+    for (size_t k = 0; k < sample.instances.size(); ++k)
+      expected.masks[int64_t(k)].copy_(
+          torch::from_blob(sample.instances[k].data, {sample.image.rows, sample.image.cols}, torch::kUInt8).ne(0));
+    expected.scores = torch::ones({int64_t(sample.instances.size())});
+    SoloInstances predicted = predict_instances(*saved.model, sample.image, saved.input, saved.test, options.device);
+    d.samples.push_back({sample.id, sample.image, instance_overlay(sample.image, expected),
+                         instance_overlay(sample.image, predicted)});
+  }
+}
+
 // A self-supervised pretraining run: the backbone file's metadata names the backbone and method.
 void add_pretraining_data(ReportData& d, const fs::path& backbone_file) {
   const TensorFile file = load_safetensors(backbone_file);  // memory-mapped: only the header is read
@@ -118,6 +147,8 @@ ReportData gather_report_data(const fs::path& run_dir, const ReportOptions& opti
   const Config config = Config::from_yaml_text(d.config_yaml, config_file.string());
   if (!fs::exists(run_dir / "model.safetensors", ec) && fs::exists(run_dir / "backbone.safetensors", ec))
     add_pretraining_data(d, required_file(run_dir, "backbone.safetensors"));
+  else if (config.get<std::string>("method") == "cutler")
+    add_instance_data(d, config, required_file(run_dir, "model.safetensors"), options);
   else
     add_segmenter_data(d, config, required_file(run_dir, "model.safetensors"), options);
   return d;

@@ -147,6 +147,13 @@ std::string training_charts(const ReportData& d) {
 // A segmenter's validation metrics; a pretraining run's kNN accuracy where the log has it.
 std::vector<ChartSeries> metric_series(const ReportData& d) {
   const auto& evals = d.log.evals;
+  if (d.instances) {
+    std::vector<ChartSeries> ap;
+    for (auto [key, name] : {std::pair{"mask_ap", "mask AP"}, std::pair{"mask_ap50", "mask AP50"},
+                             std::pair{"mask_ar100", "mask AR@100"}, std::pair{"box_ap", "box AP"}})
+      if (ChartSeries s = series_of(evals, key, name); !s.points.empty()) ap.push_back(std::move(s));
+    return ap;
+  }
   if (!d.pretraining)
     return {series_of(evals, "miou", "mIoU"), series_of(evals, "macc", "mAcc"), series_of(evals, "pixel_acc", "pixel acc")};
   std::vector<ChartSeries> knn;
@@ -273,8 +280,10 @@ std::string confusion_table(const ReportData& d) {
 std::string samples_section(const ReportData& d) {
   std::ostringstream out;
   out << "<h2>Predictions</h2>\n<p class=\"muted\">The first " << d.samples.size()
-      << " validation images: the image, the ground truth and the prediction blended over it "
-         "(unlabeled pixels show the image).</p>\n<div class=\"legend-row\">";
+      << (d.instances ? " validation images: the image, the ground-truth instances and the predicted ones, each its "
+                        "own colour, predictions with their score.</p>\n<div class=\"legend-row\">"
+                      : " validation images: the image, the ground truth and the prediction blended over it "
+                        "(unlabeled pixels show the image).</p>\n<div class=\"legend-row\">");
   for (int c = 0; c < d.classes.num_classes(); ++c)
     out << "<span>" << swatch(d.classes, size_t(c)) << html_escape(class_name(d.classes, size_t(c))) << "</span>";
   out << "</div>\n<div class=\"panel\"><div class=\"samples\" id=\"samples\">\n"
@@ -298,7 +307,11 @@ std::string summary_cards(const ReportData& d, const json& last) {
   for (const json& r : d.log.steps) speeds.push_back(number_or_nan(r, "images_per_s"));
   const int64_t iters = d.log.steps.empty() ? 0 : d.log.steps.back()["iter"].get<int64_t>();
   std::string out = card("iterations", std::to_string(iters));
-  if (d.pretraining) {
+  if (d.instances) {
+    out += card("val mask AP", format_number(number_or_nan(last, "mask_ap"), 3)) +
+           card("val mask AP50", format_number(number_or_nan(last, "mask_ap50"), 3)) +
+           card("val mask AR@100", format_number(number_or_nan(last, "mask_ar100"), 3));
+  } else if (d.pretraining) {
     if (last.contains("knn_top1")) out += card("val kNN top-1", format_number(number_or_nan(last, "knn_top1"), 3));
     if (last.contains("knn_top5")) out += card("val kNN top-5", format_number(number_or_nan(last, "knn_top5"), 3));
   } else {

@@ -24,6 +24,7 @@ struct ReportData {
   std::string generated;    // when the report was made (shown, not parsed)
   std::string model;        // e.g. "resunet, backbone resnet18"
   bool pretraining = false; // a self-supervised pretraining run: no classes, confusion or samples
+  bool instances = false;   // an instance segmenter (cutler): mask AP curves and instance overlays, no classes
   ClassInfo classes;
   RunLog log;
   std::vector<int64_t> confusion;  // [truth][prediction] pixel counts, row-major, classes^2

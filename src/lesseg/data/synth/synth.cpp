@@ -603,7 +603,7 @@ SegSample SynthDataset::get(size_t index) const {
     throw std::out_of_range("SynthDataset index " + std::to_string(index) + " >= " + std::to_string(count_));
   uint64_t absolute = index_offset_ + index;
   Scene scene = render_scene(options_, absolute);
-  return SegSample{scene.image, scene.semantic, scene_id(options_, absolute)};
+  return SegSample{scene.image, scene.semantic, scene_id(options_, absolute), {}};
 }
 
 }  // namespace lesseg::synth

@@ -1,0 +1,26 @@
+#include "lesseg/methods/train.h"
+
+#include "lesseg/core/error.h"
+#include "lesseg/methods/cutler/cutler.h"
+#include "lesseg/methods/supervised/supervised.h"
+
+namespace lesseg {
+
+const std::vector<TrainMethod>& train_methods() {
+  static const std::vector<TrainMethod> methods{
+      {"supervised", "semantic segmentation from full labels", train_supervised},
+      {"cutler", "class-agnostic instance segmentation (SOLOv2) on pseudo-masks, DropLoss, copy-paste", train_cutler},
+  };
+  return methods;
+}
+
+const TrainMethod& find_train_method(const std::string& name) {
+  std::string known;
+  for (const auto& method : train_methods()) {
+    if (method.name == name) return method;
+    known += (known.empty() ? "" : ", ") + method.name;
+  }
+  throw_usage("unknown method '" + name + "' (known: " + known + "; self-supervised: lesseg pretrain)");
+}
+
+}  // namespace lesseg
