@@ -29,7 +29,7 @@ class CountingDataset : public lesseg::SegDataset {
  public:
   explicit CountingDataset(size_t n) : n_(n) { classes_ = three_classes(); }
   size_t size() const override { return n_; }
-  lesseg::SegSample get(size_t index) const override { return {cv::Mat(), cv::Mat(), std::to_string(index)}; }
+  lesseg::SegSample get(size_t index) const override { return {cv::Mat(), cv::Mat(), std::to_string(index), {}}; }
   const lesseg::ClassInfo& classes() const override { return classes_; }
 
  private:

@@ -150,7 +150,7 @@ TEST(Regions, SamclrViewsStayInsideOneEnlargedRegionBox) {
   ASSERT_EQ(box_a, cv::Rect(0, 0, 55, 55));
   ASSERT_EQ(box_b, cv::Rect(135, 120, 60, 80));
   RegionViewMaker maker(std::make_shared<SamRegionSource>(dir.path(), RegionRules{}), samclr_specs(), 1.0);
-  const SegSample sample{coordinate_image(200), cv::Mat(), "scene"};
+  const SegSample sample{coordinate_image(200), cv::Mat(), "scene", {}};
   int chose_a = 0, chose_b = 0;
   cv::Rect seen_a, seen_b;
   for (uint64_t seed = 0; seed < 200; ++seed) {
@@ -200,7 +200,7 @@ TEST(Regions, RegionsAreCachedPerSampleAndBrokenFilesNameTheFile) {
   write_sam_file(dir / "a.json", {rect_rle(size, {{0, 0, 40, 40}})});
   RegionViewMaker maker(std::make_shared<SamRegionSource>(dir.path(), RegionRules{}), samclr_specs(), 1.0);
   std::mt19937_64 rng(1);
-  const SegSample a{coordinate_image(64), cv::Mat(), "a"};
+  const SegSample a{coordinate_image(64), cv::Mat(), "a", {}};
   EXPECT_FALSE(maker.make(a, 0, rng).fallback);
   fs::remove(dir / "a.json");
   EXPECT_FALSE(maker.make(a, 0, rng).fallback);  // from the cache

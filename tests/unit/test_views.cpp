@@ -202,7 +202,7 @@ TEST(Views, ImageViewMakerMakesEverySpec) {
   std::vector<ViewSpec> specs{geometry_only(24, {0.5, 1.0}), geometry_only(12, {0.1, 0.3})};
   ImageViewMaker maker(specs);
   EXPECT_EQ(maker.num_views(), 2u);
-  SegSample sample{gradient_image(40, 50), cv::Mat(), "x"};
+  SegSample sample{gradient_image(40, 50), cv::Mat(), "x", {}};
   std::mt19937_64 rng(9);
   Views views = maker.make(sample, 0, rng);
   ASSERT_EQ(views.images.size(), 2u);

@@ -170,6 +170,7 @@ solo:                       # SOLOv2 (models/solov2.h); the defaults are the pap
   nms_pre: 500
   update_thr: 0.05          # score after Matrix NMS
   max_per_image: 100
+  test_max_size: 1333       # prediction: the longer side is capped here (unless data.resize is set)
 
 cutler:                     # CutLER training on pseudo-masks (spec maskcut.md)
   drop_loss: true           # background cells whose mask overlaps no pseudo-mask (IoU <= drop_iou) get no loss

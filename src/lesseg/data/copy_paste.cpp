@@ -34,7 +34,8 @@ int64_t copy_paste(at::Tensor& images, std::vector<at::Tensor>& instances, const
   for (int64_t b = 0; b < batch; ++b) {
     if (std::uniform_real_distribution<double>(0, 1)(rng) >= options.probability) continue;
     const int64_t s = batch - 1 - b;
-    const int64_t n = source_instances[s].size(0);
+    const at::Tensor source = non_empty(source_instances[s]);  // objects a crop removed do not count
+    const int64_t n = source.size(0);
     if (n == 0) continue;
     const int64_t count = n == 1 ? 1 : uniform_int(rng, 1, n - 1);
     std::vector<int64_t> order(n);
@@ -45,7 +46,7 @@ int64_t copy_paste(at::Tensor& images, std::vector<at::Tensor>& instances, const
     const int64_t h = std::max<int64_t>(1, std::lround(ratio * height)), w = std::max<int64_t>(1, std::lround(ratio * width));
     const int64_t y = uniform_int(rng, 0, height - h), x = uniform_int(rng, 0, width - w);
 
-    auto chosen = source_instances[s].index_select(0, torch::tensor(order, torch::kLong)).to(torch::kFloat);
+    auto chosen = source.index_select(0, torch::tensor(order, torch::kLong)).to(torch::kFloat);
     auto small_masks = resize_bilinear(chosen.unsqueeze(0), h, w).squeeze(0).gt(0);
     auto small_image = resize_bilinear(source_images[s].unsqueeze(0), h, w).squeeze(0);
     auto masks = torch::zeros({count, height, width}, torch::kBool);

@@ -64,7 +64,7 @@ namespace {
 bool may_change_on_resume(const std::string& difference) {
   for (const char* prefix : {"train.iters:", "train.log_every:", "train.eval_every:", "train.checkpoint_every:",
                              "train.keep_checkpoints:", "eval.", "threads:", "device:", "data.workers:", "data.prefetch:",
-                             "distributed."})
+                             "distributed.", "selftrain."})
     if (difference.rfind(prefix, 0) == 0) return true;
   return false;
 }

@@ -105,11 +105,14 @@ InstanceInput instance_input_from(const Config& config) {
   auto resize = config.get<std::vector<int>>("data.resize");
   input.resize_h = resize.at(0);
   input.resize_w = resize.at(1);
+  input.max_size = config.get<int>("solo.test_max_size");
+  if (input.max_size < 32) throw_usage("solo.test_max_size must be at least 32");
   return input;
 }
 
 void save_instance_model(const std::filesystem::path& path, const SavedInstanceModel& s) {
-  nlohmann::json input = {{"mean", s.input.mean}, {"std", s.input.std}, {"resize", {s.input.resize_h, s.input.resize_w}}};
+  nlohmann::json input = {{"mean", s.input.mean}, {"std", s.input.std}, {"resize", {s.input.resize_h, s.input.resize_w}},
+                          {"max_size", s.input.max_size}};
   std::map<std::string, std::string> metadata = {{"lesseg.kind", "instance_segmenter"},
                                                  {"lesseg.model", model_spec_to_json(s.spec).dump()},
                                                  {"lesseg.solo", solo_to_json(s.solo).dump()},
@@ -133,6 +136,7 @@ SavedInstanceModel load_instance_model(const std::filesystem::path& path, c10::D
     s.input.std = input.at("std").get<std::array<double, 3>>();
     s.input.resize_h = input.at("resize").at(0).get<int>();
     s.input.resize_w = input.at("resize").at(1).get<int>();
+    s.input.max_size = input.value("max_size", 1333);
   } catch (const std::exception& e) {
     throw_bad_weights(path, std::string("invalid lesseg metadata: ") + e.what());
   }
@@ -147,8 +151,13 @@ SoloInstances predict_instances(Solov2Impl& model, const cv::Mat& rgb, const Ins
                                 const SoloTestOptions& test, c10::Device device) {
   torch::NoGradGuard no_grad;
   cv::Mat resized = rgb;
-  if (input.resize_h > 0 && input.resize_w > 0)
+  if (input.resize_h > 0 && input.resize_w > 0) {
     cv::resize(rgb, resized, cv::Size(input.resize_w, input.resize_h), 0, 0, cv::INTER_LINEAR);
+  } else if (std::max(rgb.rows, rgb.cols) > input.max_size) {
+    const double scale = double(input.max_size) / std::max(rgb.rows, rgb.cols);
+    cv::resize(rgb, resized, cv::Size(std::max(1, int(std::lround(rgb.cols * scale))), std::max(1, int(std::lround(rgb.rows * scale)))),
+               0, 0, cv::INTER_AREA);
+  }
   if (!resized.isContinuous()) resized = resized.clone();
   auto x = image_to_tensor(resized, input.mean, input.std).unsqueeze(0);
   const int64_t h = x.size(2), w = x.size(3);

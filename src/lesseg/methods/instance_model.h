@@ -22,6 +22,7 @@ class InstanceDataset;
 struct InstanceInput {
   std::array<double, 3> mean{0.485, 0.456, 0.406}, std{0.229, 0.224, 0.225};
   int resize_h = 0, resize_w = 0;  // every image is resized to this first (0: kept)
+  int max_size = 1333;             // else the longer side is capped here (SOLOv2 tests at 1333 x 800)
 };
 
 struct SavedInstanceModel {

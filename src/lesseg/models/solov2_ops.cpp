@@ -36,10 +36,14 @@ at::Tensor drop_weights(const at::Tensor& kernels, const at::Tensor& features, c
   torch::NoGradGuard no_grad;
   const int64_t cells = kernels.size(1), pixels = features.size(1) * features.size(2);
   auto gt = gt_quarter.reshape({gt_quarter.size(0), pixels}).to(features.device());
+  gt = gt.index_select(0, gt.sum(1).gt(0).nonzero().squeeze(1));
+  // No truth to compare with (an image without masks, or a crop that lost them): the loss stays
+  // unweighted, as CutLER's when its ground-truth lookup fails.
+  if (gt.size(0) == 0) return torch::ones({cells}, features.options());
   auto gt_area = gt.sum(1);
   auto best = torch::zeros({cells}, features.options());
   const int64_t chunk = 512;  // bounds memory at large inputs
-  for (int64_t start = 0; start < cells && gt.size(0) > 0; start += chunk) {
+  for (int64_t start = 0; start < cells; start += chunk) {
     const int64_t end = std::min(cells, start + chunk);
     auto pred = apply_kernels(kernels.slice(1, start, end), features).reshape({end - start, pixels}).gt(0).to(torch::kFloat);
     auto inter = torch::matmul(pred, gt.t());
@@ -279,8 +283,13 @@ SoloInstances solo_instances(const SoloOutput& out, int64_t b, int64_t valid_h, 
   auto kept = matrix_nms(binary, labels, scores, area, options.nms);
   if (kept.scores.numel() == 0) return none();
   auto chosen = soft.index_select(0, kept.keep).unsqueeze(0);
-  auto full = resize_bilinear(chosen, features.size(1) * 4, features.size(2) * 4).slice(2, 0, valid_h).slice(3, 0, valid_w);
-  result.masks = resize_bilinear(full, out_h, out_w).squeeze(0).gt(options.mask_thr).cpu();
+  std::vector<at::Tensor> masks;  // in chunks: a few full-size float masks at a time
+  for (int64_t start = 0; start < chosen.size(1); start += 8) {
+    auto part = chosen.slice(1, start, std::min(chosen.size(1), start + 8));
+    auto full = resize_bilinear(part, features.size(1) * 4, features.size(2) * 4).slice(2, 0, valid_h).slice(3, 0, valid_w);
+    masks.push_back(resize_bilinear(full, out_h, out_w).squeeze(0).gt(options.mask_thr).cpu());
+  }
+  result.masks = torch::cat(masks);
   result.scores = kept.scores.to(torch::kFloat).cpu();
   result.labels = kept.labels.cpu();
   return result;

@@ -30,9 +30,10 @@ struct SoloLevelTargets {
 
 // gt_masks [N, H, W] (0/1, at the network input size, H and W multiples of 4), gt_labels [N]
 // int64 0-based categories. An instance assigns its label to the cells of its centre region and
-// its mask (bilinear 1/4 downsampling thresholded at 0.5) to each of them; where instances share a
-// cell, the later one wins (as WXinlong/SOLO). Instances empty at full or at 1/4 scale are skipped
-// (the 1/4 rule is lesseg's: an empty target only adds a constant Dice term).
+// its mask (bilinear 1/4 downsampling thresholded at 0.5) to each of them. Where instances share a
+// cell, the later one's label and mask win: lesseg's choice, one target per cell (the authors' code
+// keeps the cell's label from the later one but adds a Dice term for each instance). Instances
+// empty at full or at 1/4 scale are skipped (lesseg's: an empty target only adds a constant Dice term).
 std::vector<SoloLevelTargets> solo_targets(const at::Tensor& gt_masks, const at::Tensor& gt_labels,
                                            const SoloTargetOptions& options);
 

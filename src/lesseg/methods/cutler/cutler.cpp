@@ -13,6 +13,7 @@
 #include "lesseg/engine/trainer.h"
 #include "lesseg/methods/instance_model.h"
 #include "lesseg/models/weights.h"
+#include "lesseg/nn/functional.h"
 
 namespace lesseg {
 
@@ -50,6 +51,7 @@ class CutlerTask : public TrainTask {
     copy_paste_.scale_min = scale[0];
     copy_paste_.scale_max = scale[1];
     seed_ = static_cast<uint64_t>(config.get<int64_t>("seed"));
+    freeze_bn_ = config.get<bool>("train.freeze_bn");
     eval_max_images_ = config.get<int64_t>("eval.max_images");
     restore({});
   }
@@ -65,6 +67,7 @@ class CutlerTask : public TrainTask {
 
   LossTerms train_step(int64_t iter) override {
     saved_.model->train();
+    if (freeze_bn_) freeze_batchnorm(*saved_.model);  // small batches: keep a pretrained backbone's statistics
     Batch batch;
     loader_->next(batch);
     if (batch.instances.size() != batch.ids.size()) throw_usage("cutler: the training batch has no instance masks");
@@ -96,6 +99,7 @@ class CutlerTask : public TrainTask {
   SoloLossOptions loss_options_;
   CopyPasteOptions copy_paste_;
   uint64_t seed_ = 0;
+  bool freeze_bn_ = false;
   int64_t eval_max_images_ = 0;
   double dropped_share_ = 0;
   std::unique_ptr<Loader> loader_;

@@ -1,5 +1,6 @@
 #include "lesseg/methods/cutler/selftrain.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
@@ -111,10 +112,13 @@ SelfTrainResult self_train(const Config& config, const fs::path& run_dir) {
     round_config.set("instances.train_json", yaml_quoted(merged_file.string()));
     round_config.set("instances.train_images", yaml_quoted(root.string()));
     round_config.set("model.weights", yaml_quoted(previous_model.string()));
+    round_config.set("model.weights_key", "''");  // the previous round's own file, whatever round 0 loaded
+    round_config.set("model.allow_partial", "false");
+    round_config.set("train.schedule", "constant");  // CutLER's rounds: no decay (GAMMA 1.0)
     round_config.set("cutler.drop_loss", "false");
     const auto scale = config.get<std::vector<double>>("selftrain.copy_paste_scale");
-    round_config.set("cutler.copy_paste_scale", "[" + std::to_string(scale.at(0)) + ", " + std::to_string(scale.at(1)) + "]");
-    round_config.set("train.lr", std::to_string(config.get<double>("train.lr") * config.get<double>("selftrain.lr_factor")));
+    round_config.set("cutler.copy_paste_scale", fmt::format("[{:.17g}, {:.17g}]", scale.at(0), scale.at(1)));
+    round_config.set("train.lr", fmt::format("{:.17g}", config.get<double>("train.lr") * config.get<double>("selftrain.lr_factor")));
     const int64_t iters = config.get<int64_t>("selftrain.iters");
     if (iters > 0) round_config.set("train.iters", std::to_string(iters));
     train_round(round_config, dir);
