@@ -181,6 +181,8 @@ cutler:                     # CutLER training on pseudo-masks (spec maskcut.md)
 selftrain:                  # lesseg selftrain: CutLER's self-training rounds after the first training
   rounds: 2
   thresholds: [0.7, 0.65]   # prediction score kept in round 1, 2, ...
+  threshold_mode: absolute  # absolute: scores >= threshold (CutLER) | relative: >= threshold x the round's highest
+                            # score on the training images (for segmenters whose scores sit below CutLER's)
   keep_old_iou: 0.5         # earlier pseudo-masks stay when their max IoU with the kept predictions is below this
   detections: 30            # predictions per image considered (CutLER: the top 30)
   copy_paste_scale: [0.5, 1.0]

@@ -63,6 +63,8 @@ class SubsetDataset : public SegDataset {
   size_t size() const override { return indices_.size(); }
   SegSample get(size_t index) const override { return base_->get(indices_.at(index)); }
   const ClassInfo& classes() const override { return base_->classes(); }
+  // The base dataset's indices kept, in order.
+  const std::vector<size_t>& indices() const { return indices_; }
 
  private:
   SegDatasetPtr base_;

@@ -201,10 +201,7 @@ ProbeBackbone build_probe_backbone(const Config& config, c10::Device device) {
   out.backbone = build_backbone(model_spec_from(config, 1));  // classes do not matter to a backbone
   out.weights = config.get<std::string>("model.weights");
   if (!out.weights.empty()) {
-    WeightOptions options;
-    options.key = config.get<std::string>("model.weights_key");
-    options.allow_partial = config.get<bool>("model.allow_partial");
-    WeightReport report = load_weights(*out.backbone, out.weights, options);
+    WeightReport report = load_weights(*out.backbone, out.weights, weight_options_from(config));
     out.matched = report.matched.size();
     out.missing = report.missing.size();
     out.mismatched = report.mismatched.size();

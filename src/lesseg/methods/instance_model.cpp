@@ -96,6 +96,17 @@ SoloTargetOptions solo_target_options_from(const Config& config) {
   return t;
 }
 
+SoloLossOptions solo_loss_options_from(const Config& config) {
+  SoloLossOptions o;
+  o.targets = solo_target_options_from(config);
+  o.focal_alpha = config.get<double>("solo.focal_alpha");
+  o.focal_gamma = config.get<double>("solo.focal_gamma");
+  o.dice_weight = config.get<double>("solo.dice_weight");
+  o.drop_loss = config.get<bool>("cutler.drop_loss");
+  o.drop_iou = config.get<double>("cutler.drop_iou");
+  return o;
+}
+
 InstanceInput instance_input_from(const Config& config) {
   InstanceInput input;
   auto mean = config.get<std::vector<double>>("data.mean"), std = config.get<std::vector<double>>("data.std");

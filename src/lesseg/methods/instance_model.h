@@ -37,6 +37,7 @@ struct SavedInstanceModel {
 Solov2Options solov2_options_from(const Config& config);
 SoloTestOptions solo_test_options_from(const Config& config);
 SoloTargetOptions solo_target_options_from(const Config& config);
+SoloLossOptions solo_loss_options_from(const Config& config);  // with cutler.drop_loss / drop_iou
 InstanceInput instance_input_from(const Config& config);
 
 void save_instance_model(const std::filesystem::path& path, const SavedInstanceModel& saved);

@@ -5,8 +5,10 @@
 #include <set>
 #include <sstream>
 
+#include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include "lesseg/core/config.h"
 #include "lesseg/core/error.h"
 #include "lesseg/engine/checkpoint.h"
 #include "lesseg/io/pth.h"
@@ -162,6 +164,20 @@ WeightReport load_weights_best_fit(const std::vector<torch::nn::Module*>& target
     if (matched > best_matched) best = target, best_matched = matched;
   }
   return load_weights(*best, file, options, path);
+}
+
+WeightOptions weight_options_from(const Config& config) {
+  WeightOptions options;
+  options.key = config.get<std::string>("model.weights_key");
+  options.allow_partial = config.get<bool>("model.allow_partial");
+  return options;
+}
+
+void load_config_weights(const Config& config, const std::vector<torch::nn::Module*>& targets) {
+  const std::string file = config.get<std::string>("model.weights");
+  if (file.empty()) return;
+  WeightReport report = load_weights_best_fit(targets, file, weight_options_from(config));
+  spdlog::info("weights {}: {}", file, report.summary());
 }
 
 }  // namespace lesseg

@@ -50,4 +50,12 @@ WeightReport load_weights(torch::nn::Module& module, const std::filesystem::path
 WeightReport load_weights_best_fit(const std::vector<torch::nn::Module*>& targets, const std::filesystem::path& path,
                                    const WeightOptions& options);
 
+class Config;
+
+// model.weights_key and model.allow_partial of a config.
+WeightOptions weight_options_from(const Config& config);
+// Loads model.weights, when set, into the best-fitting of `targets` (as load_weights_best_fit) and
+// logs what matched: the start every training method shares.
+void load_config_weights(const Config& config, const std::vector<torch::nn::Module*>& targets);
+
 }  // namespace lesseg

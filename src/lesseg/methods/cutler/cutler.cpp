@@ -5,6 +5,7 @@
 
 #include "lesseg/core/config.h"
 #include "lesseg/core/error.h"
+#include "lesseg/core/fs.h"
 #include "lesseg/core/rng.h"
 #include "lesseg/data/copy_paste.h"
 #include "lesseg/data/instances.h"
@@ -25,9 +26,29 @@ std::filesystem::path images_root(const Config& config, const std::string& json_
   return std::filesystem::path(config.get<std::string>(json_key)).parent_path();
 }
 
+// data.labeled_fraction of the annotated images (few labels on top of an unsupervised model), their
+// file names written to run_dir/labeled.txt so that the split can be read back and reproduced.
+SegDatasetPtr labeled_images(const Config& config, const std::shared_ptr<const InstanceDataset>& all,
+                             const std::filesystem::path& run_dir, bool write_list) {
+  const double fraction = config.get<double>("data.labeled_fraction");
+  if (!(fraction > 0 && fraction <= 1)) throw_usage("data.labeled_fraction must be in (0, 1]");
+  if (fraction == 1.0) return all;
+  auto subset = std::static_pointer_cast<const SubsetDataset>(
+      labeled_fraction(all, fraction, static_cast<uint64_t>(config.get<int64_t>("seed"))));
+  if (write_list) {
+    std::string list;
+    for (size_t index : subset->indices()) list += all->image(index).file_name + "\n";
+    std::filesystem::create_directories(run_dir);
+    write_file_atomic(run_dir / "labeled.txt", list);
+  }
+  spdlog::info("data.labeled_fraction {}: {} of {} annotated images (list: {})", fraction, subset->size(), all->size(),
+               (run_dir / "labeled.txt").string());
+  return subset;
+}
+
 class CutlerTask : public TrainTask {
  public:
-  CutlerTask(const Config& config, SavedInstanceModel& saved, std::shared_ptr<const InstanceDataset> train,
+  CutlerTask(const Config& config, SavedInstanceModel& saved, SegDatasetPtr train,
              std::shared_ptr<const InstanceDataset> val, torch::Device device, DistributedPtr dist)
       : saved_(saved), train_(std::move(train)), val_(std::move(val)), device_(device), dist_(std::move(dist)) {
     loader_options_ = dist_ ? train_loader_options(config, dist_->rank(), dist_->world_size()) : train_loader_options(config);
@@ -38,12 +59,7 @@ class CutlerTask : public TrainTask {
     if (train_->size() < static_cast<size_t>(loader_options_.batch_size))
       throw_usage("the training annotations cover " + std::to_string(train_->size()) +
                   " images, fewer than train.batch_size");
-    loss_options_.targets = solo_target_options_from(config);
-    loss_options_.focal_alpha = config.get<double>("solo.focal_alpha");
-    loss_options_.focal_gamma = config.get<double>("solo.focal_gamma");
-    loss_options_.dice_weight = config.get<double>("solo.dice_weight");
-    loss_options_.drop_loss = config.get<bool>("cutler.drop_loss");
-    loss_options_.drop_iou = config.get<double>("cutler.drop_iou");
+    loss_options_ = solo_loss_options_from(config);
     copy_paste_.probability = config.get<double>("cutler.copy_paste");
     auto scale = config.get<std::vector<double>>("cutler.copy_paste_scale");
     if (scale.size() != 2 || scale[0] <= 0 || scale[0] > scale[1] || scale[1] > 1)
@@ -92,7 +108,8 @@ class CutlerTask : public TrainTask {
 
  private:
   SavedInstanceModel& saved_;
-  std::shared_ptr<const InstanceDataset> train_, val_;
+  SegDatasetPtr train_;
+  std::shared_ptr<const InstanceDataset> val_;
   torch::Device device_;
   DistributedPtr dist_;
   LoaderOptions loader_options_;
@@ -115,8 +132,9 @@ TrainResult train_cutler(const Config& config, const std::filesystem::path& run_
   const bool main_rank = !dist || dist->is_main();
   const std::string train_json = config.get<std::string>("instances.train_json");
   if (train_json.empty()) throw_usage("cutler needs instances.train_json (pseudo-masks, e.g. from lesseg pseudo)");
-  auto train = std::make_shared<const InstanceDataset>(
+  auto masks = std::make_shared<const InstanceDataset>(
       train_json, images_root(config, "instances.train_json", "instances.train_images"), /*drop_empty_images=*/true);
+  SegDatasetPtr train = labeled_images(config, masks, run_dir, main_rank);
   std::shared_ptr<const InstanceDataset> val;
   const std::string val_json = config.get<std::string>("instances.val_json");
   if (!val_json.empty())
@@ -124,7 +142,7 @@ TrainResult train_cutler(const Config& config, const std::filesystem::path& run_
                                                   /*drop_empty_images=*/false);
   spdlog::info("data: {} training images ({} without pseudo-masks left out, {} empty or crowd masks skipped), {} "
                "validation images",
-               train->size(), train->dropped_images(), train->skipped_annotations(), val ? val->size() : 0);
+               train->size(), masks->dropped_images(), masks->skipped_annotations(), val ? val->size() : 0);
 
   SavedInstanceModel saved;
   saved.spec = model_spec_from(config, 0);
@@ -132,14 +150,7 @@ TrainResult train_cutler(const Config& config, const std::filesystem::path& run_
   saved.test = solo_test_options_from(config);
   saved.input = instance_input_from(config);
   saved.model = Solov2(build_backbone(saved.spec), saved.solo);
-  const std::string init = config.get<std::string>("model.weights");
-  if (!init.empty()) {
-    WeightOptions options;
-    options.key = config.get<std::string>("model.weights_key");
-    options.allow_partial = config.get<bool>("model.allow_partial");
-    WeightReport report = load_weights_best_fit({saved.model.get(), &saved.model->backbone()}, init, options);
-    spdlog::info("weights {}: {}", init, report.summary());
-  }
+  load_config_weights(config, {saved.model.get(), &saved.model->backbone()});
   saved.model->to(device);
 
   CutlerTask task(config, saved, train, val, device, dist);

@@ -42,6 +42,12 @@ fs::path images_root_of(const Config& config) {
   return images.empty() ? fs::path(config.get<std::string>("instances.train_json")).parent_path() : fs::path(images);
 }
 
+double highest_score(const coco::Dataset& predicted) {
+  double top = 0;
+  for (const auto& annotation : predicted.annotations) top = std::max(top, annotation.score);
+  return top;
+}
+
 }  // namespace
 
 coco::Dataset merge_self_training(const coco::Dataset& previous, const coco::Dataset& predicted,
@@ -77,6 +83,10 @@ SelfTrainResult self_train(const Config& config, const fs::path& run_dir) {
   if (rounds < 0 || static_cast<int64_t>(thresholds.size()) < rounds)
     throw_usage("selftrain.thresholds needs one score threshold per round (selftrain.rounds = " +
                 std::to_string(rounds) + ")");
+  const std::string mode = config.get<std::string>("selftrain.threshold_mode");
+  if (mode != "absolute" && mode != "relative")
+    throw_usage("selftrain.threshold_mode must be absolute or relative, got '" + mode + "'");
+  const bool relative = mode == "relative";
   SelfTrainResult result;
   auto train_round = [&](const Config& round_config, const fs::path& dir) {
     fs::create_directories(dir);
@@ -101,6 +111,11 @@ SelfTrainResult self_train(const Config& config, const fs::path& run_dir) {
       coco::Dataset predicted = predict_instance_files(saved, root, files, torch::Device(config.get<std::string>("device")));
       SelfTrainMerge merge;
       merge.threshold = thresholds[static_cast<size_t>(r - 1)];
+      if (relative) {
+        const double top = highest_score(predicted);
+        spdlog::info("round {}: highest prediction score {:.3f}; threshold {} x {:.3f}", r, top, merge.threshold, top);
+        merge.threshold *= top;
+      }
       merge.keep_old_iou = config.get<double>("selftrain.keep_old_iou");
       coco::Dataset merged = merge_self_training(previous, predicted, merge);
       fs::create_directories(dir);

@@ -28,16 +28,6 @@ std::shared_ptr<BackboneImpl> build_pretrain_backbone(const Config& config, cons
   return backbone;
 }
 
-void load_initial_weights(const Config& config, BackboneImpl& backbone) {
-  const std::string file = config.get<std::string>("model.weights");
-  if (file.empty()) return;
-  WeightOptions options;
-  options.key = config.get<std::string>("model.weights_key");
-  options.allow_partial = config.get<bool>("model.allow_partial");
-  WeightReport report = load_weights_best_fit({&backbone}, file, options);
-  spdlog::info("weights {}: {}", file, report.summary());
-}
-
 std::unique_ptr<SslTask> make_task(const std::string& method, SslSetup setup) {
   if (method == "simclr" || method == "samclr") return make_simclr_task(std::move(setup));
   if (method == "dino") return make_dino_task(std::move(setup));
@@ -59,7 +49,7 @@ PretrainResult pretrain(const Config& config, const std::filesystem::path& run_d
   setup.spec = model_spec_from(config, 0);
   const std::string pos_embed = setup.spec.pos_embed;  // setup is moved into the task
   setup.backbone = build_pretrain_backbone(config, setup.spec);
-  load_initial_weights(config, *setup.backbone);
+  load_config_weights(config, {setup.backbone.get()});
   setup.backbone->to(device);
   setup.images = open_dataset(config, "train");
   setup.loader = dist ? train_loader_options(config, dist->rank(), dist->world_size()) : train_loader_options(config);

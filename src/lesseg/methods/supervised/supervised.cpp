@@ -106,14 +106,7 @@ TrainResult train_supervised(const Config& config, const std::filesystem::path& 
   saved.spec = model_spec_from(config, train->classes().num_classes());
   saved.classes = train->classes();
   saved.model = build_segmenter(saved.spec);
-  const std::string init = config.get<std::string>("model.weights");
-  if (!init.empty()) {
-    WeightOptions options;
-    options.key = config.get<std::string>("model.weights_key");
-    options.allow_partial = config.get<bool>("model.allow_partial");
-    WeightReport report = load_weights_best_fit({saved.model.get(), &saved.model->backbone()}, init, options);
-    spdlog::info("weights {}: {}", init, report.summary());
-  }
+  load_config_weights(config, {saved.model.get(), &saved.model->backbone()});
   saved.model->to(device);
 
   SupervisedTask task(config, saved.model, train, val, device, dist);
