@@ -12,7 +12,10 @@
 //   the input). First the category bias is set to the logit of --prior (default 0.5) on both sides so
 //   that an untrained model has candidates and the whole post-processing runs (0.01, the initial
 //   prior: nothing passes solo.score_thr and only the forward is timed).
+//   An untrained model's masks are mostly empty at solo.mask_thr 0.5 (and dropped before Matrix NMS):
+//   --mask-thr 0 keeps every candidate's mask so that Matrix NMS and the upsampling are timed too.
 //   build/bench/bench_solov2 [--threads N] [--batch B] [--size H W] [--warmup 3] [--steps 10] [--prior 0.5]
+//                            [--mask-thr T]
 //                            [--config FILE] [--python /usr/bin/python3] [--no-python]
 // --batch and --size default to the config's train.batch_size and data.crop.
 #include <unistd.h>
@@ -34,6 +37,7 @@
 #include "lesseg/core/threads.h"
 #include "lesseg/engine/optim.h"
 #include "lesseg/engine/trainer.h"
+#include "lesseg/io/safetensors.h"
 #include "lesseg/methods/instance_model.h"
 #include "lesseg/models/registry.h"
 #include "lesseg/models/solov2.h"
@@ -104,7 +108,7 @@ std::vector<at::Tensor> random_instances(int64_t batch, int64_t height, int64_t 
 int main(int argc, char** argv) {
   int threads = 0, warmup = 3, steps = 10;
   int64_t batch = 0, height = 0, width = 0;  // 0: the config's train.batch_size / data.crop
-  double prior = 0.5;
+  double prior = 0.5, mask_thr = -1;
   std::string config_file = std::string(LESSEG_SOURCE_DIR) + "/configs/quick/cutler.yaml";
   std::string python = LESSEG_REFERENCE_PYTHON;
   bool with_python = true;
@@ -117,6 +121,7 @@ int main(int argc, char** argv) {
     else if (arg == "--warmup" && has_value) warmup = std::stoi(argv[++i]);
     else if (arg == "--steps" && has_value) steps = std::stoi(argv[++i]);
     else if (arg == "--prior" && has_value) prior = std::stod(argv[++i]);
+    else if (arg == "--mask-thr" && has_value) mask_thr = std::stod(argv[++i]);
     else if (arg == "--config" && has_value) config_file = argv[++i];
     else if (arg == "--python" && has_value) python = argv[++i];
     else if (arg == "--no-python") with_python = false;
@@ -137,7 +142,8 @@ int main(int argc, char** argv) {
   const lesseg::ModelSpec spec = lesseg::model_spec_from(config, 0);
   const lesseg::Solov2Options solo = lesseg::solov2_options_from(config);
   const lesseg::SoloLossOptions loss_options = lesseg::solo_loss_options_from(config);
-  const lesseg::SoloTestOptions test = lesseg::solo_test_options_from(config);
+  lesseg::SoloTestOptions test = lesseg::solo_test_options_from(config);
+  if (mask_thr >= 0) test.mask_thr = mask_thr;
   lesseg::TrainerOptions trainer = lesseg::trainer_options_from(config, {});
   const bool freeze_bn = config.get<bool>("train.freeze_bn");
   if (batch == 0) batch = config.get<int>("train.batch_size");
@@ -159,6 +165,16 @@ int main(int argc, char** argv) {
   auto optimizer = lesseg::make_optimizer(model->parameters(), optim);
   int64_t params = 0;
   for (const auto& p : model->parameters()) params += p.numel();
+  // The initial weights, for the reference to start from the same point (the same images and masks
+  // then give the same positives, DropLoss share and detections on both sides).
+  const auto init_file = std::filesystem::temp_directory_path() /
+                         ("lesseg_bench_solov2_init_" + std::to_string(getpid()) + ".safetensors");
+  {
+    std::vector<std::pair<std::string, at::Tensor>> state;
+    for (const auto& item : model->named_parameters()) state.emplace_back(item.key(), item.value());
+    for (const auto& item : model->named_buffers()) state.emplace_back(item.key(), item.value());
+    lesseg::save_safetensors(init_file, state);
+  }
   torch::manual_seed(1);
   const auto images = torch::randn({batch, 3, height, width});
   const std::vector<at::Tensor> gt_masks = random_instances(batch, height, width, kMaskSeed);
@@ -231,6 +247,7 @@ int main(int argc, char** argv) {
         {"warmup", warmup},
         {"steps", steps},
         {"seed", 0},
+        {"init", init_file.string()},
         {"prior", prior},
         {"backbone", spec.backbone},
         {"output_stride", spec.output_stride},
@@ -288,11 +305,11 @@ int main(int argc, char** argv) {
               (long long)solo.stacked_convs(), (long long)solo.mask_hidden(), (long long)solo.mask_channels(),
               join(solo.num_grids()).c_str(), (long long)solo.num_classes(), threads);
   std::printf("training: batch %lld at %lldx%lld, %s lr %g wd %g, clip %g, DropLoss %s, freeze_bn %s; inference: "
-              "%lld images one at a time, category prior %g (score_thr %g, nms_pre %lld, max %lld); "
+              "%lld images one at a time, category prior %g (score_thr %g, mask_thr %g, nms_pre %lld, max %lld); "
               "%d warm-up + %d timed steps / passes\n\n",
               (long long)batch, (long long)height, (long long)width, optim.name.c_str(), optim.lr, optim.weight_decay,
               trainer.grad_clip, loss_options.drop_loss ? "on" : "off", freeze_bn ? "on" : "off", (long long)batch,
-              prior, test.score_thr, (long long)test.nms.nms_pre, (long long)test.nms.max_num, warmup, steps);
+              prior, test.score_thr, test.mask_thr, (long long)test.nms.nms_pre, (long long)test.nms.max_num, warmup, steps);
   std::printf("| %-14s | %13s | %14s | %14s | %14s | %16s | %10s | %12s |\n", "", "train ms/step", "train images/s",
               "infer ms/image", "infer images/s", "detections/image", "parameters", "peak RSS MiB");
   std::printf("|%s|%s:|%s:|%s:|%s:|%s:|%s:|%s:|\n", std::string(16, '-').c_str(), std::string(14, '-').c_str(),
@@ -336,5 +353,6 @@ int main(int argc, char** argv) {
                 reference.value("torch", std::string("?")).c_str(),
                 reference.value("torchvision", std::string("?")).c_str(), reference.value("threads", 0),
                 reference.value("steps", 0));
+  std::filesystem::remove(init_file);
   return 0;
 }

@@ -26,6 +26,7 @@ Prints one JSON line last: {"threads", "torch", "torchvision", "params", "shapes
 import argparse
 import collections
 import json
+import struct
 import math
 import os
 import resource
@@ -78,6 +79,30 @@ def compare_state(model, expected, expected_params):
     return keys, same_shapes and (expected_params is None or params == expected_params)
 
 
+def read_safetensors(path):
+    """{name: tensor} of a safetensors file (8-byte little-endian header length, JSON header, raw data)."""
+    dtypes = {"F32": torch.float32, "F64": torch.float64, "I64": torch.int64, "I32": torch.int32, "U8": torch.uint8}
+    with open(path, "rb") as f:
+        size = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(size))
+        data = f.read()
+    out = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = entry["data_offsets"]
+        flat = torch.frombuffer(bytearray(data[begin:end]), dtype=dtypes[entry["dtype"]])
+        out[name] = flat.reshape(entry["shape"])
+    return out
+
+
+def load_lesseg_state(model, path):
+    """Starts the model from lesseg's initial weights (bench_solov2 writes them), names mapped."""
+    theirs = read_safetensors(path)
+    state = {name: theirs[lesseg_name(name)] for name in model.state_dict()}
+    model.load_state_dict(state)
+
+
 def freeze_batchnorm(model):
     for m in model.modules():
         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
@@ -112,6 +137,8 @@ def main():
     model = Solov2(int(backbone[len("resnet"):]), solo["grids"], solo["fpn_channels"], solo["head_channels"],
                    solo["stacked_convs"], solo["mask_hidden"], solo["mask_channels"], solo["num_classes"],
                    solo["norm_groups"])
+    if spec.get("init"):
+        load_lesseg_state(model, spec["init"])
     if optim["name"] == "adamw":
         optimizer = torch.optim.AdamW(model.parameters(), lr=optim["lr"], betas=tuple(optim["betas"]),
                                       weight_decay=optim["weight_decay"])
