@@ -37,7 +37,7 @@ void register_predict(CLI::App& app) {
   struct Args {
     std::string weights, out, device = "cpu";
     std::vector<std::string> images;
-    int threads = 0;
+    int threads = 0, max_size = 0;
     bool no_overlays = false;
   };
   auto args = std::make_shared<Args>();
@@ -48,6 +48,10 @@ void register_predict(CLI::App& app) {
   cmd->add_option("--device", args->device, "cpu or cuda");
   cmd->add_option("--threads", args->threads, "Intra-op threads (0 = all usable cores)");
   cmd->add_flag("--no-overlays", args->no_overlays, "Instance models: write only instances.json");
+  cmd->add_option("--max-size", args->max_size,
+                  "Instance models: cap the longer image side at this many pixels (default: the model's "
+                  "solo.test_max_size), e.g. to match the object sizes it was trained on")
+      ->check(CLI::Range(32, 100000));
   cmd->callback([args] {
     apply_threads(args->threads);
     torch::Device device(args->device);
@@ -56,6 +60,7 @@ void register_predict(CLI::App& app) {
     image_list(args->images, root, images);
     if (is_instance_model(args->weights)) {
       SavedInstanceModel saved = load_instance_model(args->weights, device);
+      if (args->max_size > 0) saved.input.max_size = args->max_size;
       const std::filesystem::path out = args->out;
       coco::Dataset predictions =
           predict_instance_files(saved, root, images, device, args->no_overlays ? std::filesystem::path() : out);

@@ -15,19 +15,9 @@ import argparse
 import json
 import os
 import shutil
-import statistics
-import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def run(cmd, log):
-    print("  $ " + " ".join(cmd), flush=True)
-    with open(log, "w") as f:
-        code = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT)
-    if code != 0:
-        sys.exit(f"failed ({code}): see {log}")
+from common import LESSEG, ROOT, cell, instance_scores, last_evaluation, run, write_results
 
 
 def link_images(images, names, folder):
@@ -80,14 +70,6 @@ def changed_masks(before, after):
     return sum(1 for k in keys(after) if k not in old)
 
 
-def evaluate(args, predictions, gt):
-    out = subprocess.run([args.lesseg, "eval", "--instances", predictions, "--gt", gt], capture_output=True, text=True)
-    if out.returncode != 0:
-        sys.exit(out.stdout + out.stderr)
-    m = json.loads(out.stdout)["mask"]
-    return {"mask_ap": m["AP"], "mask_ap50": m["AP50"], "mask_ar100": m["AR100"]}
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True)
@@ -112,7 +94,7 @@ def main():
     p.add_argument("--no-same-budget", action="store_true",
                    help="skip round 0 trained for as many iterations as round 0 + the self-training rounds")
     p.add_argument("--set", action="append", default=[], help="KEY=VALUE for every training run")
-    p.add_argument("--lesseg", default=os.path.join(ROOT, "build", "lesseg"))
+    p.add_argument("--lesseg", default=LESSEG)
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
@@ -131,7 +113,7 @@ def main():
             if args.weights:
                 cmd += ["--weights", args.weights]
             run(cmd, pseudo[split] + ".log")
-    results = {"pseudo-masks alone": [evaluate(args, pseudo["val"], val_gt)]}
+    results = {"pseudo-masks alone": [instance_scores(args.lesseg, pseudo["val"], val_gt)]}
     diagnostics = {}
 
     config = os.path.join(ROOT, "configs/quick/cutler.yaml")
@@ -179,17 +161,7 @@ def main():
             for label, path in zip(names, metrics):
                 if label in results and len(results[label]) > args.seeds.index(seed):
                     continue  # round 0 shared by the threshold modes: counted once
-                with open(path) as f:
-                    evals = [json.loads(line) for line in f if '"mask_ap"' in line]
-                last = evals[-1]
-                last = last.get("metrics", last)
-                results.setdefault(label, []).append({k: last[k] for k in ("mask_ap", "mask_ap50", "mask_ar100")})
-
-    def cell(rows, key):
-        values = [r[key] for r in rows]
-        if len(values) == 1:
-            return f"{values[0]:.3f}"
-        return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+                results.setdefault(label, []).append(last_evaluation(path))
 
     lines = [f"CutLER on {args.world or args.gt}: {len(train_names)} training scenes (pseudo-masks: {args.pseudo_method} on "
              f"{args.backbone} {args.weights or 'random init'}), scored on {len(val_names)} validation scenes' ground "
@@ -201,12 +173,7 @@ def main():
     for tag, rows in diagnostics.items():
         lines.append(f"\n{tag}: self-training masks not in the previous round's training set (kept predictions), "
                      "per round: " + "; ".join(f"seed {r['seed']}: {r['new_masks_per_round']}" for r in rows))
-    text = "\n".join(lines) + "\n"
-    print(text)
-    with open(os.path.join(args.out, "results.md"), "w") as f:
-        f.write(text)
-    with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump({"args": vars(args), "results": results, "diagnostics": diagnostics}, f, indent=1)
+    write_results(args.out, lines, {"args": vars(args), "results": results, "diagnostics": diagnostics})
 
 
 if __name__ == "__main__":

@@ -17,19 +17,9 @@ With --val-count N and no --val-json, the training JSON's last N images are held
 import argparse
 import json
 import os
-import statistics
-import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def run(cmd, log):
-    print("  $ " + " ".join(cmd), flush=True)
-    with open(log, "w") as f:
-        code = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT)
-    if code != 0:
-        sys.exit(f"failed ({code}): see {log}")
+from common import LESSEG, ROOT, cell, last_evaluation, run, write_results
 
 
 def hold_out(train_json, count, out):
@@ -49,13 +39,6 @@ def hold_out(train_json, count, out):
     return paths
 
 
-def last_eval(run_dir):
-    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
-        evals = [json.loads(line) for line in f if '"mask_ap"' in line]
-    last = evals[-1].get("metrics", evals[-1])
-    return {k: last[k] for k in ("mask_ap", "mask_ap50", "mask_ar100")}
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True)
@@ -73,7 +56,7 @@ def main():
     p.add_argument("--config", default=os.path.join(ROOT, "configs/quick/cutler.yaml"))
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--set", action="append", default=[], help="KEY=VALUE for every run")
-    p.add_argument("--lesseg", default=os.path.join(ROOT, "build", "lesseg"))
+    p.add_argument("--lesseg", default=LESSEG)
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
     train_json, val_json = args.train_json, args.val_json
@@ -107,13 +90,7 @@ def main():
                 with open(os.path.join(run_dir, "labeled.txt")) as f:
                     labeled = sum(1 for line in f if line.strip())
                 row = results.setdefault(name, {}).setdefault(f"{fraction:g}", [])
-                row.append(dict(last_eval(run_dir), labeled_images=labeled))
-
-    def cell(rows, key):
-        values = [r[key] for r in rows]
-        if len(values) == 1:
-            return f"{values[0]:.3f}"
-        return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+                row.append(dict(last_evaluation(os.path.join(run_dir, "metrics.jsonl")), labeled_images=labeled))
 
     fractions = [f"{f:g}" for f in args.fractions]
     counts = [results["random init"][f][0]["labeled_images"] for f in fractions]
@@ -126,12 +103,7 @@ def main():
         for f in fractions:
             cells += [cell(by_fraction[f], "mask_ap"), cell(by_fraction[f], "mask_ap50")]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    with open(os.path.join(args.out, "results.md"), "w") as f:
-        f.write(text)
-    with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump({"args": vars(args), "results": results}, f, indent=1)
+    write_results(args.out, lines, {"args": vars(args), "results": results})
 
 
 if __name__ == "__main__":
