@@ -101,14 +101,18 @@ cv::Mat make_view(const cv::Mat& rgb, const ViewSpec& spec, std::mt19937_64& rng
   cv::Mat view;
   cv::resize(rgb(box), view, cv::Size(spec.size, spec.size), 0, 0, cv::INTER_LINEAR);
   if (happens(rng, spec.flip)) cv::flip(view, view, 1);
-  if (happens(rng, spec.jitter_prob)) color_jitter(view, spec, rng);
-  if (happens(rng, spec.grayscale)) view = gray3_of(view);
-  if (happens(rng, spec.blur)) gaussian_blur(view, spec, rng);
-  if (happens(rng, spec.solarize)) solarize(view);
+  photometric_augment(view, spec, rng);
   return view;
 }
 
 }  // namespace
+
+void photometric_augment(cv::Mat& view, const ViewSpec& spec, std::mt19937_64& rng) {
+  if (happens(rng, spec.jitter_prob)) color_jitter(view, spec, rng);
+  if (happens(rng, spec.grayscale)) view = gray3_of(view);
+  if (happens(rng, spec.blur)) gaussian_blur(view, spec, rng);
+  if (happens(rng, spec.solarize)) solarize(view);
+}
 
 int blur_kernel_size(int view_side, double sigma) {
   return std::max({3, 2 * (view_side / 20) + 1, 2 * static_cast<int>(std::ceil(3.0 * sigma)) + 1});

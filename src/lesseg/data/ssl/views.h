@@ -42,6 +42,10 @@ int blur_kernel_size(int view_side, double sigma);
 // 224 px to 48 px blurs its views as the full-size recipe would, instead of erasing them.
 double blur_sigma(const ViewSpec& spec, double u);
 
+// The spec's photometric steps on a view, in place, pixels left where they are: colour jitter
+// (torchvision's random order), grayscale, Gaussian blur (kernel from spec.size), solarization.
+void photometric_augment(cv::Mat& view, const ViewSpec& spec, std::mt19937_64& rng);
+
 // The augmented views of one image, in spec order: random resized crop (bilinear, square), flip,
 // colour jitter (torchvision's random order), grayscale, Gaussian blur, solarization.
 std::vector<cv::Mat> make_views(const cv::Mat& rgb, const std::vector<ViewSpec>& specs, std::mt19937_64& rng);
