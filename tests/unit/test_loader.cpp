@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "lesseg/data/loader.h"
+#include "lesseg/data/semi_views.h"
 #include "lesseg/data/formats/formats.h"
 #include "lesseg/data/synth/synth.h"
 #include "seg_fixtures.h"
@@ -138,6 +139,44 @@ TEST(Loader, SkipBadImagesSkipsAndCounts) {
     EXPECT_EQ(std::count(batch.ids.begin(), batch.ids.end(), "img3"), 2);  // img2's place went to img3
   }
   EXPECT_EQ(loader.skipped(), 2);  // once per epoch
+}
+
+// Semi-supervised data: the labeled and unlabeled parts partition the training set (the labeled
+// part is labeled_fraction's), the unlabeled part withholds every label (0 on real pixels, ignore
+// on crop padding), and the strong views are copies of the weak crop with photometric changes only.
+TEST(Loader, SemiSupervisedSplitAndStrongViews) {
+  auto world = tiny_world(10);
+  LabeledSplit split = split_labeled(world, 0.3, 4);
+  ASSERT_EQ(split.labeled->size(), 3u);
+  ASSERT_TRUE(split.unlabeled);
+  ASSERT_EQ(split.unlabeled->size(), 7u);
+  auto same = std::static_pointer_cast<const SubsetDataset>(labeled_fraction(world, 0.3, 4));
+  EXPECT_EQ(same->indices(), split.labeled->indices());
+  std::set<std::string> ids;
+  for (size_t i = 0; i < split.labeled->size(); ++i) ids.insert(split.labeled->get(i).id);
+  for (size_t i = 0; i < split.unlabeled->size(); ++i) ids.insert(split.unlabeled->get(i).id);
+  EXPECT_EQ(ids.size(), 10u);  // every image in exactly one part
+  EXPECT_FALSE(split_labeled(world, 1.0, 4).unlabeled);
+
+  LoaderOptions o = augmenting(2);
+  o.augment.color_jitter = 0;                // the weak view: geometry only
+  o.augment.crop_h = o.augment.crop_w = 64;  // larger than the 48 px scenes: always padded
+  o.augment.scale_max = 1.0;
+  o.strong_views = 2;
+  o.strong_spec = strong_view_spec(64);
+  Loader a(split.unlabeled, o), b(split.unlabeled, o);
+  auto x = take(a, 2), y = take(b, 2);
+  ASSERT_EQ(x[0].strong.size(), 2u);
+  EXPECT_EQ(x[0].strong[0].sizes(), x[0].images.sizes());
+  EXPECT_TRUE(torch::equal(x[1].strong[1], y[1].strong[1]));  // reproducible for a seed
+  EXPECT_FALSE(torch::equal(x[0].strong[0], x[0].strong[1]));
+  EXPECT_TRUE(torch::equal(std::get<0>(at::_unique(x[0].masks)), torch::tensor({0, 255}, torch::kLong)));
+  // With no photometric step the strong view is the weak crop itself, pixel for pixel.
+  o.strong_spec.jitter_prob = o.strong_spec.grayscale = o.strong_spec.blur = 0;
+  Loader plain(split.unlabeled, o);
+  auto z = take(plain, 1);
+  EXPECT_TRUE(torch::equal(z[0].strong[0], z[0].images));
+  EXPECT_TRUE(torch::equal(z[0].images, x[0].images));  // the strong views do not change the weak one
 }
 
 }  // namespace

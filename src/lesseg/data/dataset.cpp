@@ -106,6 +106,10 @@ SubsetDataset::SubsetDataset(SegDatasetPtr base, std::vector<size_t> indices)
 }
 
 SegDatasetPtr labeled_fraction(SegDatasetPtr base, double fraction, uint64_t seed) {
+  return split_labeled(std::move(base), fraction, seed).labeled;
+}
+
+LabeledSplit split_labeled(SegDatasetPtr base, double fraction, uint64_t seed) {
   if (!(fraction > 0.0 && fraction <= 1.0))
     throw_usage("labeled fraction must be in (0, 1], got " + std::to_string(fraction));
   const size_t n = base->size();
@@ -113,9 +117,22 @@ SegDatasetPtr labeled_fraction(SegDatasetPtr base, double fraction, uint64_t see
   const auto wanted = static_cast<size_t>(std::llround(double(n) * fraction));
   const size_t keep = std::min(n, std::max<size_t>(1, wanted));
   std::vector<size_t> order = seeded_permutation(n, seed);
+  std::vector<size_t> rest(order.begin() + static_cast<std::ptrdiff_t>(keep), order.end());
   order.resize(keep);
   std::sort(order.begin(), order.end());  // keep the base order so ids stay easy to follow
-  return std::make_shared<SubsetDataset>(std::move(base), std::move(order));
+  std::sort(rest.begin(), rest.end());
+  LabeledSplit split;
+  if (!rest.empty())
+    split.unlabeled = std::make_shared<UnlabeledDataset>(std::make_shared<SubsetDataset>(base, std::move(rest)));
+  split.labeled = std::make_shared<SubsetDataset>(std::move(base), std::move(order));
+  return split;
+}
+
+SegSample UnlabeledDataset::get(size_t index) const {
+  SegSample sample = base_->get(index);
+  sample.mask = cv::Mat::zeros(sample.image.rows, sample.image.cols, CV_8U);
+  sample.instances.clear();
+  return sample;
 }
 
 LabelMapper identity_mapper() {

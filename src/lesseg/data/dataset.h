@@ -75,6 +75,29 @@ class SubsetDataset : public SegDataset {
 // std::mt19937_64(seed), kept in base order. fraction must be in (0, 1].
 SegDatasetPtr labeled_fraction(SegDatasetPtr base, double fraction, uint64_t seed);
 
+// Semi-supervised splits of one training set: `labeled` is labeled_fraction's subset, `unlabeled`
+// the rest with its labels withheld (UnlabeledDataset); both keep base order. Empty `unlabeled`
+// (a null pointer) when the fraction keeps every image.
+struct LabeledSplit {
+  std::shared_ptr<const SubsetDataset> labeled;
+  SegDatasetPtr unlabeled;
+};
+LabeledSplit split_labeled(SegDatasetPtr base, double fraction, uint64_t seed);
+
+// The images of another dataset with their labels withheld: each sample's mask is all 0 (class 0 =
+// "a real pixel"), so that after a crop the padding is ignore_index and a method can tell real
+// pixels from padding (UniMatch's ignore mask) without seeing any label. Instances are dropped too.
+class UnlabeledDataset : public SegDataset {
+ public:
+  explicit UnlabeledDataset(SegDatasetPtr base) : base_(std::move(base)) {}
+  size_t size() const override { return base_->size(); }
+  SegSample get(size_t index) const override;
+  const ClassInfo& classes() const override { return base_->classes(); }
+
+ private:
+  SegDatasetPtr base_;
+};
+
 // Label mappers.
 LabelMapper identity_mapper();  // single-channel 8-bit indices, used as they are
 // 256-entry lookup table (values absent from the table map to 255).

@@ -5,6 +5,7 @@
 
 #include "lesseg/core/error.h"
 #include "lesseg/core/rng.h"
+#include "lesseg/data/semi_views.h"
 
 namespace lesseg {
 
@@ -98,6 +99,7 @@ SegSample Loader::get_or_skip(size_t index, int64_t& skipped) const {
 Batch Loader::build(const Plan& plan) const {
   Batch batch;
   std::vector<at::Tensor> images, masks, instances;
+  std::vector<std::vector<at::Tensor>> strong(static_cast<size_t>(std::max(0, options_.strong_views)));
   bool labeled = true, has_instances = false;
   const int ignore = dataset_->classes().ignore_index;
   if (options_.views) return build_views(plan);
@@ -106,6 +108,8 @@ Batch Loader::build(const Plan& plan) const {
     std::mt19937_64 rng(seed);
     augment(sample, options_.augment, ignore, rng);
     images.push_back(image_to_tensor(sample.image, options_.mean, options_.std));
+    for (auto& views : strong)  // drawn after the weak view's augmentation, from the same sample seed
+      views.push_back(image_to_tensor(strong_view(sample.image, options_.strong_spec, rng), options_.mean, options_.std));
     if (sample.mask.empty()) {
       labeled = false;
     } else {
@@ -120,6 +124,7 @@ Batch Loader::build(const Plan& plan) const {
     TORCH_CHECK(images[i].sizes() == images[0].sizes(), "images of one batch differ in size (",
                 batch.ids[0], " vs ", batch.ids[i], "): set data.resize or data.crop, or eval.batch_size 1");
   batch.images = torch::stack(images);
+  for (auto& views : strong) batch.strong.push_back(torch::stack(views));
   if (labeled && !masks.empty()) batch.masks = torch::stack(masks);
   if (has_instances) batch.instances = std::move(instances);
   return batch;

@@ -23,6 +23,9 @@ struct Batch {
   at::Tensor images;  // [B,3,H,W] float32, normalized
   at::Tensor masks;   // [B,H,W] int64 (ignore_index where unlabeled); undefined if unlabeled
   std::vector<at::Tensor> views;  // with LoaderOptions::views: view v of every sample, [B,3,h_v,w_v]
+  // With LoaderOptions::strong_views: strong view s of every sample, [B,3,H,W], pixel-aligned with
+  // `images` (the weak view) and `masks`.
+  std::vector<at::Tensor> strong;
   // Per image [N_i, H, W] uint8 0/1 object masks (N_i may be 0); filled when the dataset has
   // instances (SegSample::instances of any sample), else empty.
   std::vector<at::Tensor> instances;
@@ -43,6 +46,10 @@ struct LoaderOptions {
   AugmentOptions augment;
   // Self-supervised views instead of `augment`: Batch::views is filled, Batch::images/masks are not.
   ViewMakerPtr views;
+  // Semi-supervised: this many photometric strong views of each augmented (weak) image
+  // (data/semi_views.h: strong_view with strong_spec), in Batch::strong.
+  int strong_views = 0;
+  ViewSpec strong_spec;
   // Unreadable or invalid samples (bad_input) are skipped, counted and replaced by the next index
   // instead of stopping the run.
   bool skip_bad_images = false;

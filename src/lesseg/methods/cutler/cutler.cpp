@@ -33,8 +33,7 @@ SegDatasetPtr labeled_images(const Config& config, const std::shared_ptr<const I
   const double fraction = config.get<double>("data.labeled_fraction");
   if (!(fraction > 0 && fraction <= 1)) throw_usage("data.labeled_fraction must be in (0, 1]");
   if (fraction == 1.0) return all;
-  auto subset = std::static_pointer_cast<const SubsetDataset>(
-      labeled_fraction(all, fraction, static_cast<uint64_t>(config.get<int64_t>("seed"))));
+  auto subset = split_labeled(all, fraction, static_cast<uint64_t>(config.get<int64_t>("seed"))).labeled;
   if (write_list) {
     std::string list;
     for (size_t index : subset->indices()) list += all->image(index).file_name + "\n";
