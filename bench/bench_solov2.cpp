@@ -49,19 +49,8 @@ namespace {
 
 constexpr uint64_t kMaskSeed = 0;
 
-std::string join(const std::vector<int64_t>& values) {
-  std::string out;
-  for (int64_t v : values) out += (out.empty() ? "" : " ") + std::to_string(v);
-  return out;
-}
-
-// Every state_dict entry (parameters and buffers) as {name: shape}, for the reference to compare.
-nlohmann::json state_shapes(const torch::nn::Module& model) {
-  nlohmann::json shapes = nlohmann::json::object();
-  for (const auto& item : model.named_parameters()) shapes[item.key()] = item.value().sizes().vec();
-  for (const auto& item : model.named_buffers()) shapes[item.key()] = item.value().sizes().vec();
-  return shapes;
-}
+using lesseg::bench::join;
+using lesseg::bench::state_shapes;
 
 // Knuth's MMIX linear congruential generator; next() returns the state's top 31 bits
 // (solov2.py Lcg: the same numbers in Python).

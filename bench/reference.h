@@ -7,8 +7,10 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
+#include <torch/nn/module.h>
 
 namespace lesseg::bench {
 
@@ -40,6 +42,22 @@ inline std::string cell(bool known, double value, const char* format) {
   char buffer[32] = "n/a";
   if (known) std::snprintf(buffer, sizeof(buffer), format, value);
   return buffer;
+}
+
+// "1 2 3": a list of sizes for a table header or a reference's command line.
+inline std::string join(const std::vector<int64_t>& values) {
+  std::string out;
+  for (int64_t v : values) out += (out.empty() ? "" : " ") + std::to_string(v);
+  return out;
+}
+
+// Every state_dict entry (parameters and buffers) as {name: shape}, for a reference to check that it
+// built the same model.
+inline nlohmann::json state_shapes(const torch::nn::Module& model) {
+  nlohmann::json shapes = nlohmann::json::object();
+  for (const auto& item : model.named_parameters()) shapes[item.key()] = item.value().sizes().vec();
+  for (const auto& item : model.named_buffers()) shapes[item.key()] = item.value().sizes().vec();
+  return shapes;
 }
 
 }  // namespace lesseg::bench
