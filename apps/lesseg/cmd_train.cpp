@@ -9,7 +9,7 @@
 namespace lesseg::cli {
 
 void register_train(CLI::App& app) {
-  auto* cmd = app.add_subcommand("train", "Train a model from a YAML config (method: supervised | cutler)");
+  auto* cmd = app.add_subcommand("train", "Train a model from a YAML config (method: supervised | cps | unimatch | igldt | cutler)");
   auto args = std::make_shared<RunArgs>();
   add_run_options(*cmd, *args);
   cmd->callback([args] {
@@ -17,8 +17,15 @@ void register_train(CLI::App& app) {
     const TrainMethod& method = find_train_method(run.config.get<std::string>("method"));
     TrainResult result = method.train(run.config, run.run_dir);
     if (!is_reporting_rank()) return;
-    if (result.metrics.contains("miou"))
+    if (result.metrics.contains("models") && result.metrics["models"].size() > 1) {
+      for (auto& [name, metrics] : result.metrics["models"].items())
+        std::cout << "validation mIoU (" << name << "): " << metrics.value("miou", 0.0) << "\n";
+    } else if (result.metrics.contains("miou")) {
       std::cout << "validation mIoU: " << result.metrics.value("miou", 0.0) << "\n";
+    }
+    if (result.metrics.contains("selected"))
+      std::cout << "selected at iteration " << result.metrics["selected"].value("iter", 0) << " on the held-out images (holdout mIoU "
+                << result.metrics["selected"].value("miou", 0.0) << ")\n";
     if (result.metrics.contains("mask_ap"))
       std::cout << "validation mask AP: " << result.metrics.value("mask_ap", 0.0)
                 << ", AP50: " << result.metrics.value("mask_ap50", 0.0) << "\n";

@@ -1,16 +1,26 @@
 // Shared pieces of the semi-supervised methods: the strong view leaves pixels in place, CutMix /
 // ClassMix move an image's pixels and its labels together, the confidence-masked pseudo-label loss
-// matches a hand-computed value.
+// and IGL-DT's terms match hand-computed values; labeled / unlabeled / held-out splits; the paired
+// loader resumes exactly.
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <random>
+#include <set>
 
 #include <gtest/gtest.h>
 #include <opencv2/imgproc.hpp>
 #include <torch/torch.h>
 
+#include "lesseg/core/config.h"
+#include "lesseg/core/error.h"
+#include "lesseg/data/paired_loader.h"
 #include "lesseg/data/semi_views.h"
+#include "lesseg/data/synth/synth.h"
+#include "lesseg/data/train_splits.h"
 #include "lesseg/methods/common/mixing.h"
 #include "lesseg/methods/common/pseudo_label.h"
+#include "lesseg/methods/semi/igldt_losses.h"
 
 namespace lesseg {
 namespace {
@@ -133,6 +143,143 @@ TEST(ConfidentCrossEntropy, MatchesAHandComputedExample) {
   auto ignored = torch::tensor({false, false, true}).view({1, 1, 3});
   EXPECT_NEAR(confident_cross_entropy(logits, target, 0.95, ignored).item<double>(), std::log(2.0) / 2, 1e-6);
   EXPECT_NEAR(confident_cross_entropy(logits, target, 0.0).item<double>(), std::log(2.0), 1e-6);
+}
+
+TEST(IgldtLosses, GlobalAndLocalMatchHandComputedL1) {
+  // One image, one channel, 2 x 2: student [[1, 2], [3, 4]] (mean 2.5), teacher all 1 (mean 1).
+  auto student = torch::tensor({1.0, 2.0, 3.0, 4.0}).view({1, 1, 2, 2});
+  auto teacher = torch::ones({1, 1, 2, 2});
+  EXPECT_NEAR(global_context_loss(student, teacher).item<double>(), 1.5, 1e-6);
+  // A 2 x 2 grid on a 2 x 2 map: each pixel is a region, mean |s - 1| = (0 + 1 + 2 + 3) / 4.
+  EXPECT_NEAR(local_regional_loss(student, teacher, 2).item<double>(), 1.5, 1e-6);
+  // The same pixels in reverse order: the same mean (no global difference), but every region differs.
+  auto flipped = torch::tensor({4.0, 3.0, 2.0, 1.0}).view({1, 1, 2, 2});
+  EXPECT_NEAR(global_context_loss(student, flipped).item<double>(), 0.0, 1e-6);
+  EXPECT_NEAR(local_regional_loss(student, flipped, 2).item<double>(), (3 + 1 + 1 + 3) / 4.0, 1e-6);
+  // Grids of different sizes compare after pooling (student stride 8 vs a teacher at another size).
+  EXPECT_NEAR(local_regional_loss(torch::ones({1, 1, 4, 4}), torch::zeros({1, 1, 2, 2}), 2).item<double>(), 1.0, 1e-6);
+}
+
+TEST(IgldtLosses, DiscrepancyWeighsEachTeacherByItsConfidenceWhereTheyDisagree) {
+  // Two classes, 1 x 3 pixels, an undecided student (CE = ln 2 for either class).
+  auto logits = torch::zeros({1, 2, 1, 3}, torch::requires_grad());
+  // Global teacher: class 0 at 0.9, 0.8, 0.7; local: class 1 at 0.6 on pixel 0, class 0 elsewhere.
+  auto global = torch::tensor({0.9, 0.8, 0.7, 0.1, 0.2, 0.3}).view({1, 2, 1, 3});
+  auto local = torch::tensor({0.4, 0.9, 0.9, 0.6, 0.1, 0.1}).view({1, 2, 1, 3});
+  // Only pixel 0 disagrees: weights 0.9 / 1.5 and 0.6 / 1.5 sum to 1, times ln 2, over 3 pixels.
+  auto loss = discrepancy_loss(logits, global, local);
+  EXPECT_NEAR(loss.item<double>(), std::log(2.0) / 3, 1e-6);
+  loss.backward();
+  // d/dlogit_0 at pixel 0: (0.5 - 0.6) / 3 (the weighted target is 0.6 class 0, 0.4 class 1).
+  EXPECT_NEAR(logits.grad()[0][0][0][0].item<double>(), (0.5 - 0.6) / 3, 1e-6);
+  EXPECT_NEAR(logits.grad()[0][0][0][1].item<double>(), 0.0, 1e-9);
+  // A student that follows the more confident teacher pays less than one that follows the other.
+  auto follows_global = torch::tensor({2.0, 0.0, 0.0, 0.0, 0.0, 0.0}).view({1, 2, 1, 3});
+  auto follows_local = torch::tensor({0.0, 0.0, 0.0, 2.0, 0.0, 0.0}).view({1, 2, 1, 3});
+  EXPECT_LT(discrepancy_loss(follows_global, global, local).item<double>(),
+            discrepancy_loss(follows_local, global, local).item<double>());
+  // Ignored pixels count neither as disagreement nor in the denominator.
+  auto ignored = torch::tensor({false, true, true}).view({1, 1, 3});
+  EXPECT_NEAR(discrepancy_loss(torch::zeros({1, 2, 1, 3}), global, local, ignored).item<double>(), std::log(2.0), 1e-6);
+}
+
+namespace fs = std::filesystem;
+
+Config synth_config(std::vector<std::string> settings) {
+  settings.insert(settings.begin(), {"data.synth.size=48", "data.synth.num_train=40", "data.synth.num_val=4"});
+  return Config::load("", settings);
+}
+
+std::vector<std::string> ids_of(const SegDataset& dataset) {
+  std::vector<std::string> ids;
+  for (size_t i = 0; i < dataset.size(); ++i) ids.push_back(dataset.sample_id(i));
+  return ids;
+}
+
+std::vector<std::string> read_lines(const fs::path& file) {
+  std::ifstream in(file);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+// A count, a fraction and a list name the labeled images; the held-out ones are disjoint from both
+// parts; the written lists read back give the same split.
+TEST(TrainSplits, CountFractionListAndHoldout) {
+  const fs::path run = fs::temp_directory_path() / ("lesseg_splits_" + std::to_string(::getpid()));
+  fs::remove_all(run);
+  TrainSplits by_count = open_train_splits(synth_config({"data.labeled=5", "data.holdout=0.25"}), run, true);
+  ASSERT_EQ(by_count.labeled->size(), 5u);
+  ASSERT_EQ(by_count.selection->size(), 10u);
+  ASSERT_EQ(by_count.unlabeled->size(), 25u);
+  std::set<std::string> all;
+  for (auto* part : {&by_count.labeled, &by_count.unlabeled, &by_count.selection})
+    for (const auto& id : ids_of(**part)) all.insert(id);
+  EXPECT_EQ(all.size(), 40u);  // a partition of the training split
+  EXPECT_EQ(read_lines(run / "labeled.txt"), ids_of(*by_count.labeled));
+  EXPECT_EQ(read_lines(run / "holdout.txt"), ids_of(*by_count.selection));
+  EXPECT_EQ(by_count.reported->size(), 4u);
+  // The unlabeled part withholds labels; the held-out part keeps them (it is scored).
+  EXPECT_EQ(cv::countNonZero(by_count.unlabeled->get(0).mask), 0);
+  EXPECT_GT(cv::countNonZero(by_count.selection->get(0).mask), 0);
+
+  // The list written above, given back, labels the same images (the held-out draw avoids them).
+  TrainSplits by_list = open_train_splits(
+      synth_config({"data.labeled=" + (run / "labeled.txt").string(), "data.holdout=10"}), run / "again", false);
+  EXPECT_EQ(ids_of(*by_list.labeled), ids_of(*by_count.labeled));
+  EXPECT_EQ(by_list.selection->size(), 10u);
+  EXPECT_FALSE(fs::exists(run / "again"));
+  // A fraction of the training split (0.125 x 40 = 5) and the older data.labeled_fraction agree.
+  EXPECT_EQ(ids_of(*open_train_splits(synth_config({"data.labeled=0.125"}), run, false).labeled),
+            ids_of(*open_train_splits(synth_config({"data.labeled_fraction=0.125"}), run, false).labeled));
+  // Same seed, same split; another seed, another one.
+  EXPECT_EQ(ids_of(*open_train_splits(synth_config({"data.labeled=5", "data.holdout=0.25"}), run, false).labeled),
+            ids_of(*by_count.labeled));
+  EXPECT_NE(ids_of(*open_train_splits(synth_config({"data.labeled=5", "data.holdout=0.25", "seed=1"}), run, false).labeled),
+            ids_of(*by_count.labeled));
+
+  // Errors name what is wrong.
+  std::ofstream(run / "bad.txt") << "source_000000\nno_such_image\n";
+  try {
+    open_train_splits(synth_config({"data.labeled=" + (run / "bad.txt").string()}), run, false);
+    FAIL() << "an unknown name was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no_such_image"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(open_train_splits(synth_config({"data.labeled=5", "data.holdout=40"}), run, false), Error);
+  EXPECT_THROW(open_train_splits(synth_config({"data.labeled=" + (run / "missing.txt").string()}), run, false), Error);
+  EXPECT_THROW(open_train_splits(synth_config({"data.labeled=5", "data.labeled_fraction=0.5"}), run, false), Error);
+  fs::remove_all(run);
+}
+
+// The paired loader saves one position; restored there, both streams continue with the same batches.
+TEST(PairedLoader, ResumesBothStreamsFromOnePosition) {
+  synth::Options options;
+  options.size = 32;
+  auto labeled = std::make_shared<synth::SynthDataset>(options, 5, 0);     // 2 batches per epoch
+  auto unlabeled = std::make_shared<synth::SynthDataset>(options, 13, 5);  // 6 batches per epoch
+  LoaderOptions o;
+  o.batch_size = 2;
+  o.augment.crop_h = o.augment.crop_w = 32;
+  LoaderOptions u = o;
+  u.seed = 99;
+  auto steps = [&](PairedLoader& loader, int n) {
+    std::vector<std::string> ids;
+    for (int k = 0; k < n; ++k) {
+      Batch a, b;
+      loader.next(a, b);
+      for (auto* batch : {&a, &b})
+        for (const auto& id : batch->ids) ids.push_back(id);
+    }
+    return ids;
+  };
+  PairedLoader straight(labeled, o, unlabeled, u);
+  steps(straight, 7);  // across an unlabeled epoch and three labeled ones
+  const SamplerState at7 = straight.state();
+  EXPECT_EQ(at7.epoch, 1);
+  const auto next = steps(straight, 4);
+  PairedLoader resumed(labeled, o, unlabeled, u, at7);
+  EXPECT_EQ(steps(resumed, 4), next);
 }
 
 }  // namespace

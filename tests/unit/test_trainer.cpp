@@ -40,7 +40,14 @@ class RegressionTask : public TrainTask {
     losses.push_back(fit.item<double>());
     return {{"fit", fit}, {"reg", reg}};
   }
-  nlohmann::json evaluate() override { return {{"miou", 0.0}}; }
+  // A score that rises, falls and rises less: scores[k] at the k-th evaluation (0 once they run out).
+  std::vector<double> scores;
+  size_t evaluations = 0;
+  nlohmann::json evaluate() override {
+    const double score = evaluations < scores.size() ? scores[evaluations] : 0.0;
+    ++evaluations;
+    return {{"miou", score}};
+  }
   SamplerState loader_state() const override { return {}; }
   void restore(SamplerState) override {}
   int64_t images_per_step() const override { return 16; }
@@ -184,6 +191,42 @@ TEST(Trainer, LinearLrScalingFollowsTheBatch) {
   std::string line;
   ASSERT_TRUE(std::getline(metrics, line));
   EXPECT_NEAR(nlohmann::json::parse(line).at("lr").get<double>(), 0.32 * 16 / 256, 1e-12) << line;
+}
+
+// train.select best keeps the weights of the best evaluation (not the last one) in RUN/best, and a
+// resumed run still knows that best.
+TEST(Trainer, SelectBestKeepsTheBestEvaluationsWeights) {
+  RunDir dir("select_best");
+  torch::manual_seed(0);
+  RegressionTask task;
+  task.scores = {0.2, 0.5, 0.3, 0.4};
+  TrainerOptions o = options_for(dir.path, 8);
+  o.eval_every = 2;
+  o.select_best = true;
+  Trainer trainer(task, o);
+  trainer.run();
+  const at::Tensor last = module_tensors(task.state_module()).front().second.clone();  // a copy: load_best writes in place
+  nlohmann::json best = trainer.load_best();
+  EXPECT_EQ(best.at("iter").get<int64_t>(), 4);
+  EXPECT_DOUBLE_EQ(best.at("miou").get<double>(), 0.5);
+  // load_best put the iteration-4 weights back: they differ from the last ones.
+  auto loaded = module_tensors(task.state_module());
+  EXPECT_FALSE(torch::equal(last, loaded.front().second));
+  // Resumed at iteration 5 from a checkpoint: a later, lower score does not replace the best.
+  RunDir again("select_best_resume");
+  torch::manual_seed(0);
+  RegressionTask first, second;
+  first.scores = {0.2, 0.5};
+  TrainerOptions half = options_for(again.path, 5);
+  half.eval_every = 2;
+  half.select_best = true;
+  Trainer(first, half).run();  // evaluations at 2, 4 and the last step 5
+  second.scores = {0.3, 0.4};
+  TrainerOptions rest = half;
+  rest.iters = 8;
+  Trainer resumed(second, rest);
+  resumed.run();
+  EXPECT_EQ(resumed.load_best().at("iter").get<int64_t>(), 4);
 }
 
 }  // namespace

@@ -263,6 +263,12 @@ template std::vector<int> Config::get<std::vector<int>>(const std::string&) cons
 template std::vector<int64_t> Config::get<std::vector<int64_t>>(const std::string&) const;
 template std::vector<std::vector<double>> Config::get<std::vector<std::vector<double>>>(const std::string&) const;
 
+std::string yaml_quoted(const std::string& text) {
+  YAML::Emitter out;
+  out << YAML::DoubleQuoted << text;
+  return out.c_str();
+}
+
 std::string Config::dump() const {
   YAML::Emitter out;
   out << root_;

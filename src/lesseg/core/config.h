@@ -38,6 +38,9 @@ class Config {
   YAML::Node root_;
 };
 
+// `text` as a YAML string scalar, for Config::set (a path or name that could read as YAML syntax).
+std::string yaml_quoted(const std::string& text);
+
 // The built-in defaults (also the schema), as YAML text.
 const char* default_config_yaml();
 

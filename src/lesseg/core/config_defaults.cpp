@@ -5,7 +5,7 @@ namespace lesseg {
 
 const char* default_config_yaml() {
   return R"YAML(
-method: supervised          # train: supervised | cutler | pretrain: simclr | samclr | dino | mae
+method: supervised          # train: supervised | cps | unimatch | igldt | cutler | pretrain: simclr | samclr | dino | mae
 seed: 0
 device: cpu                 # cpu | cuda | cuda:N
 threads: 0                  # intra-op threads; 0 = all usable cores
@@ -29,6 +29,12 @@ data:
   train_split: train
   val_split: val
   labeled_fraction: 1.0     # keep a seeded fraction of the labeled training images (e.g. 0.0625)
+  labeled: ""               # the labeled training images: a count (92), a fraction (0.125) or a list file of
+                            # names (one per line, UniMatch's labeled.txt reads); "" = data.labeled_fraction.
+                            # Semi-supervised methods see the rest without labels; written to RUN/labeled.txt
+  unlabeled_split: ""       # semi-supervised: another split of data.format / data.root as the unlabeled images
+  holdout: "0"              # training images held out (a count, or a fraction below 1) to choose the
+                            # checkpoint on (train.select); written to RUN/holdout.txt; 0 = none
   synth:
     domain: source          # source | target (training images)
     val_domain: ""          # domain of validation images; "" = same as domain
@@ -69,6 +75,8 @@ train:
   eval_every: 500
   checkpoint_every: 500
   keep_checkpoints: 2
+  select: last              # the weights a run saves: last | best (highest mIoU on data.holdout, never on
+                            # the reported split; RUN/best holds its checkpoint)
   freeze_bn: false          # BatchNorm layers normalize with their running statistics and do not update them
                             # (affine weights still train), as with detectron2's FrozenBN for small batches
 
@@ -188,6 +196,39 @@ selftrain:                  # lesseg selftrain: CutLER's self-training rounds af
   copy_paste_scale: [0.5, 1.0]
   lr_factor: 0.5            # the rounds' learning rate relative to train.lr (CutLER: 0.005 after 0.01)
   iters: 0                  # iterations per round; 0 = train.iters
+
+semi:                       # semi-supervised methods (cps, unimatch, igldt; spec semi.md); data.labeled says which
+  unlabeled_batch_size: 0   # unlabeled images per step; 0 = train.batch_size (UniMatch: equal)
+  threshold: 0.95           # confidence a pseudo-label pixel needs (UniMatch, IGL-DT's fused teachers)
+  cutmix_prob: 0.5          # strong views: CutMix with a batch neighbour with this probability (UniMatch)
+  cutmix_area: [0.02, 0.4]  # the box's share of the image
+
+cps:                        # Cross Pseudo Supervision: branch a = model.*, branch b below
+  weight: 1.5               # lambda_cps (paper: 1.5 VOC, 6 Cityscapes; 1 / 5 in TorchSemiSeg's CutMix configs)
+  cutmix: false             # the CutMix variant: pseudo-labels of the unmixed images supervise the mixed ones
+  cutmix_area: [0.25, 0.5]  # TorchSemiSeg's box share (one box here, three there)
+  arch_b: resunet           # IGL-DT's local teacher
+  backbone_b: resnet18
+  weights_b: ""             # weights for branch b (as model.weights)
+
+unimatch:
+  feature_dropout: 0.5      # Dropout2d on the features of the feature-perturbed stream
+
+igldt:                      # IGL-DT: global teacher = model.* (SwinUnet), local teacher = cps.arch_b (ResUnet)
+  teachers: ""              # a finished cps run folder (model.safetensors, model_b.safetensors); "" = stage 1 in RUN/stage1
+  stage1_iters: 0           # CPS iterations of stage 1; 0 = train.iters
+  student_arch: deeplabv3plus
+  student_backbone: resnet18
+  student_output_stride: 16 # DeepLabV3+'s usual stride
+  student_weights: ""       # weights for the student (as model.weights)
+  global: true              # Global Context Learning: L1 of pooled student vs SwinUnet features
+  local: true               # Local Regional Learning: L1 of local_grid x local_grid region means vs ResUnet features
+  discrepancy: true         # Discrepancy Learning (formula: methods/semi/igldt_losses.h)
+  weight_unlabeled: 1.0
+  weight_global: 1.0
+  weight_local: 1.0
+  weight_discrepancy: 1.0
+  local_grid: 4
 
 eval:
   batch_size: 8

@@ -7,6 +7,8 @@
 #include <opencv2/core.hpp>
 #include <random>
 #include <sstream>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "lesseg/core/error.h"
 #include "lesseg/core/fs.h"
@@ -53,16 +55,6 @@ void check_mask_values(const cv::Mat& mask, const ClassInfo& classes, const fs::
   }
 }
 
-// Fisher-Yates with the raw engine output: std::shuffle and the std distributions are
-// implementation-defined, which would make "the same seed" mean different subsets per toolchain.
-std::vector<size_t> seeded_permutation(size_t n, uint64_t seed) {
-  std::vector<size_t> order(n);
-  std::iota(order.begin(), order.end(), size_t(0));
-  std::mt19937_64 rng(seed);
-  for (size_t i = n; i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
-  return order;
-}
-
 std::string trim(const std::string& s) {
   const auto begin = s.find_first_not_of(" \t\r\n");
   if (begin == std::string::npos) return "";
@@ -70,6 +62,16 @@ std::string trim(const std::string& s) {
 }
 
 }  // namespace
+
+// std::shuffle and the std distributions are implementation-defined, which would make "the same
+// seed" mean different subsets per toolchain.
+std::vector<size_t> seeded_permutation(size_t n, uint64_t seed) {
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), size_t(0));
+  std::mt19937_64 rng(seed);
+  for (size_t i = n; i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
+  return order;
+}
 
 FileSegDataset::FileSegDataset(std::vector<SegItem> items, ClassInfo classes, LabelMapper mapper)
     : items_(std::move(items)), classes_(std::move(classes)), mapper_(std::move(mapper)) {}
@@ -109,23 +111,53 @@ SegDatasetPtr labeled_fraction(SegDatasetPtr base, double fraction, uint64_t see
   return split_labeled(std::move(base), fraction, seed).labeled;
 }
 
-LabeledSplit split_labeled(SegDatasetPtr base, double fraction, uint64_t seed) {
-  if (!(fraction > 0.0 && fraction <= 1.0))
-    throw_usage("labeled fraction must be in (0, 1], got " + std::to_string(fraction));
-  const size_t n = base->size();
-  if (n == 0) throw_usage("cannot take a labeled fraction of an empty dataset");
-  const auto wanted = static_cast<size_t>(std::llround(double(n) * fraction));
-  const size_t keep = std::min(n, std::max<size_t>(1, wanted));
-  std::vector<size_t> order = seeded_permutation(n, seed);
-  std::vector<size_t> rest(order.begin() + static_cast<std::ptrdiff_t>(keep), order.end());
-  order.resize(keep);
-  std::sort(order.begin(), order.end());  // keep the base order so ids stay easy to follow
-  std::sort(rest.begin(), rest.end());
+namespace {
+// `labeled` (base indices) and the rest, each sorted into base order so ids stay easy to follow.
+LabeledSplit split_by_indices(SegDatasetPtr base, std::vector<size_t> labeled) {
+  std::vector<bool> taken(base->size(), false);
+  for (size_t index : labeled) taken.at(index) = true;
+  std::vector<size_t> rest;
+  for (size_t i = 0; i < base->size(); ++i)
+    if (!taken[i]) rest.push_back(i);
+  std::sort(labeled.begin(), labeled.end());
   LabeledSplit split;
   if (!rest.empty())
     split.unlabeled = std::make_shared<UnlabeledDataset>(std::make_shared<SubsetDataset>(base, std::move(rest)));
-  split.labeled = std::make_shared<SubsetDataset>(std::move(base), std::move(order));
+  split.labeled = std::make_shared<SubsetDataset>(std::move(base), std::move(labeled));
   return split;
+}
+}  // namespace
+
+LabeledSplit split_labeled(SegDatasetPtr base, double fraction, uint64_t seed) {
+  if (!(fraction > 0.0 && fraction <= 1.0))
+    throw_usage("labeled fraction must be in (0, 1], got " + std::to_string(fraction));
+  if (base->size() == 0) throw_usage("cannot take a labeled fraction of an empty dataset");
+  const auto wanted = static_cast<size_t>(std::llround(double(base->size()) * fraction));
+  return split_labeled_count(base, std::max<size_t>(1, wanted), seed);
+}
+
+LabeledSplit split_labeled_count(SegDatasetPtr base, size_t count, uint64_t seed) {
+  const size_t n = base->size();
+  if (count < 1 || count > n)
+    throw_usage("cannot label " + std::to_string(count) + " of " + std::to_string(n) + " images (1.." +
+                std::to_string(n) + ")");
+  std::vector<size_t> order = seeded_permutation(n, seed);
+  order.resize(count);
+  return split_by_indices(std::move(base), std::move(order));
+}
+
+LabeledSplit split_labeled_ids(SegDatasetPtr base, const std::vector<std::string>& ids) {
+  std::unordered_map<std::string, size_t> index_of;
+  for (size_t i = 0; i < base->size(); ++i) index_of.emplace(base->sample_id(i), i);
+  std::vector<size_t> labeled;
+  std::unordered_set<size_t> seen;
+  for (const std::string& id : ids) {
+    auto found = index_of.find(id);
+    if (found == index_of.end()) throw_usage("labeled image '" + id + "' is not in the training split");
+    if (seen.insert(found->second).second) labeled.push_back(found->second);
+  }
+  if (labeled.empty()) throw_usage("the labeled list names no image");
+  return split_by_indices(std::move(base), std::move(labeled));
 }
 
 SegSample UnlabeledDataset::get(size_t index) const {

@@ -29,6 +29,8 @@ class SegDataset {
   // Thread-safe; throws Error(bad_input) naming the offending file.
   virtual SegSample get(size_t index) const = 0;
   virtual const ClassInfo& classes() const = 0;
+  // get(index).id without reading the files where the format knows it (labeled lists, splits).
+  virtual std::string sample_id(size_t index) const { return get(index).id; }
 };
 using SegDatasetPtr = std::shared_ptr<const SegDataset>;
 
@@ -48,6 +50,7 @@ class FileSegDataset : public SegDataset {
   size_t size() const override { return items_.size(); }
   SegSample get(size_t index) const override;
   const ClassInfo& classes() const override { return classes_; }
+  std::string sample_id(size_t index) const override { return items_.at(index).image.stem().string(); }
   const SegItem& item(size_t index) const { return items_.at(index); }
 
  private:
@@ -63,6 +66,7 @@ class SubsetDataset : public SegDataset {
   size_t size() const override { return indices_.size(); }
   SegSample get(size_t index) const override { return base_->get(indices_.at(index)); }
   const ClassInfo& classes() const override { return base_->classes(); }
+  std::string sample_id(size_t index) const override { return base_->sample_id(indices_.at(index)); }
   // The base dataset's indices kept, in order.
   const std::vector<size_t>& indices() const { return indices_; }
 
@@ -75,6 +79,10 @@ class SubsetDataset : public SegDataset {
 // std::mt19937_64(seed), kept in base order. fraction must be in (0, 1].
 SegDatasetPtr labeled_fraction(SegDatasetPtr base, double fraction, uint64_t seed);
 
+// 0..n-1 in an order drawn with std::mt19937_64(seed) by Fisher-Yates on the raw engine output (the
+// same on every toolchain).
+std::vector<size_t> seeded_permutation(size_t n, uint64_t seed);
+
 // Semi-supervised splits of one training set: `labeled` is labeled_fraction's subset, `unlabeled`
 // the rest with its labels withheld (UnlabeledDataset); both keep base order. Empty `unlabeled`
 // (a null pointer) when the fraction keeps every image.
@@ -83,6 +91,11 @@ struct LabeledSplit {
   SegDatasetPtr unlabeled;
 };
 LabeledSplit split_labeled(SegDatasetPtr base, double fraction, uint64_t seed);
+// The same with a count: the first `count` (1..size) indices of the seeded permutation.
+LabeledSplit split_labeled_count(SegDatasetPtr base, size_t count, uint64_t seed);
+// The same with the labeled images named: the samples whose sample_id is in `ids`; a usage error
+// names the first id that is not in the dataset.
+LabeledSplit split_labeled_ids(SegDatasetPtr base, const std::vector<std::string>& ids);
 
 // The images of another dataset with their labels withheld: each sample's mask is all 0 (class 0 =
 // "a real pixel"), so that after a crop the padding is ignore_index and a method can tell real
@@ -93,6 +106,7 @@ class UnlabeledDataset : public SegDataset {
   size_t size() const override { return base_->size(); }
   SegSample get(size_t index) const override;
   const ClassInfo& classes() const override { return base_->classes(); }
+  std::string sample_id(size_t index) const override { return base_->sample_id(index); }
 
  private:
   SegDatasetPtr base_;

@@ -22,6 +22,9 @@ class InstanceDataset : public SegDataset {
   // and its object masks.
   SegSample get(size_t index) const override;
   const ClassInfo& classes() const override { return classes_; }
+  std::string sample_id(size_t index) const override {
+    return std::filesystem::path(image(index).file_name).stem().string();
+  }
 
   const coco::Dataset& coco() const { return coco_; }
   const coco::Image& image(size_t index) const { return coco_.images.at(images_.at(index)); }

@@ -45,7 +45,7 @@ std::pair<int, int> pair_of(const Config& config, const std::string& key) {
 }
 }  // namespace
 
-SegDatasetPtr open_dataset(const Config& config, const std::string& split) {
+SegDatasetPtr open_dataset(const Config& config, const std::string& split, bool apply_labeled_fraction) {
   const std::string format = config.get<std::string>("data.format");
   SegDatasetPtr dataset;
   if (format == "synth") {
@@ -56,7 +56,7 @@ SegDatasetPtr open_dataset(const Config& config, const std::string& split) {
   }
   const double fraction = config.get<double>("data.labeled_fraction");
   if (fraction <= 0 || fraction > 1) throw_usage("data.labeled_fraction must be in (0, 1]");
-  if (split == "train" && fraction < 1.0)
+  if (split == "train" && fraction < 1.0 && apply_labeled_fraction)
     dataset = labeled_fraction(dataset, fraction, static_cast<uint64_t>(config.get<int64_t>("seed")));
   return dataset;
 }

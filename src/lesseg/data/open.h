@@ -10,8 +10,9 @@ namespace lesseg {
 
 class Config;
 
-// split: "train" (data.train_split, labeled_fraction applied) or "val" (data.val_split).
-SegDatasetPtr open_dataset(const Config& config, const std::string& split);
+// split: "train" (data.train_split, data.labeled_fraction applied unless told not to) or "val"
+// (data.val_split).
+SegDatasetPtr open_dataset(const Config& config, const std::string& split, bool apply_labeled_fraction = true);
 // Opens any format by name, for commands that take --format/--root/--split.
 SegDatasetPtr open_dataset_by_format(const std::string& format, const std::string& root, const std::string& split);
 AugmentOptions train_augment_from(const Config& config);

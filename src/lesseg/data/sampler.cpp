@@ -18,6 +18,14 @@ SamplerState rescale_sampler_state(SamplerState state, int from_world, int to_wo
   return {state.epoch, global / to_world};
 }
 
+int64_t batches_done(SamplerState state, int64_t batches_per_epoch, int64_t batch_size) {
+  return state.epoch * batches_per_epoch + state.cursor / batch_size;
+}
+
+SamplerState state_after_batches(int64_t batches, int64_t batches_per_epoch, int64_t batch_size) {
+  return {batches / batches_per_epoch, (batches % batches_per_epoch) * batch_size};
+}
+
 ShardedSampler::ShardedSampler(size_t dataset_size, bool shuffle, uint64_t seed, int rank, int world_size)
     : size_(dataset_size), shuffle_(shuffle), seed_(seed), rank_(rank), world_size_(world_size) {}
 

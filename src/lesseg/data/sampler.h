@@ -15,6 +15,12 @@ struct SamplerState {
 // same global batch): cursors count one rank's samples. Throws a usage error if it does not divide.
 SamplerState rescale_sampler_state(SamplerState state, int from_world, int to_world);
 
+// A repeating loader that hands out `batch_size` samples per batch and `batches_per_epoch` batches
+// per epoch: the batches it has handed out at `state`, and the state after `batches` batches.
+// Loaders that step together (a semi-supervised labeled and unlabeled loader) save one position.
+int64_t batches_done(SamplerState state, int64_t batches_per_epoch, int64_t batch_size);
+SamplerState state_after_batches(int64_t batches, int64_t batches_per_epoch, int64_t batch_size);
+
 class ShardedSampler {
  public:
   ShardedSampler(size_t dataset_size, bool shuffle, uint64_t seed, int rank = 0, int world_size = 1);

@@ -32,6 +32,8 @@ class TrainTask {
   virtual LossTerms train_step(int64_t iter) = 0;
   // Metrics on the validation split, e.g. {"miou": .., "macc": .., "iou": [..]} or {"knn_top1": ..}.
   virtual nlohmann::json evaluate() = 0;
+  // The split evaluate() measures, as metrics.jsonl names it: "val", or "holdout" (data.holdout).
+  virtual std::string evaluation_split() const { return "val"; }
   // Loader position, saved in checkpoints and restored on resume.
   virtual SamplerState loader_state() const = 0;
   virtual void restore(SamplerState state) = 0;

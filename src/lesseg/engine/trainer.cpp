@@ -47,6 +47,9 @@ TrainerOptions trainer_options_from(const Config& config, const std::filesystem:
   o.schedule.total_iters = o.iters;
   o.schedule.warmup_iters = config.get<int64_t>("train.warmup_iters");
   o.schedule.power = config.get<double>("train.poly_power");
+  const std::string select = config.get<std::string>("train.select");
+  if (select != "last" && select != "best") throw_usage("train.select must be last or best, got '" + select + "'");
+  o.select_best = select == "best";
   o.run_dir = run_dir;
   o.config_yaml = config.dump();
   if (o.iters <= 0) throw_usage("train.iters must be positive");
@@ -113,7 +116,7 @@ void require_finite(const std::vector<std::pair<std::string, at::Tensor>>& tenso
 // The evaluation's main number for the log line: mIoU for segmenters, kNN accuracy for pretraining.
 std::string headline(const nlohmann::json& metrics) {
   for (const char* key : {"miou", "knn_top1"})
-    if (metrics.contains(key) && metrics[key].is_number()) return fmt::format("val {} {:.4f}", key, metrics[key].get<double>());
+    if (metrics.contains(key) && metrics[key].is_number()) return fmt::format("{} {:.4f}", key, metrics[key].get<double>());
   return "evaluated";
 }
 
@@ -155,6 +158,30 @@ void Trainer::checkpoint(int64_t iter, torch::optim::Optimizer& optimizer) {
   save_checkpoint(options_.run_dir / "checkpoints", iter, ckpt, options_.keep_checkpoints);
 }
 
+void Trainer::keep_if_best(int64_t iter, const nlohmann::json& metrics) {
+  if (!metrics.contains(options_.select_metric) || !metrics[options_.select_metric].is_number())
+    throw Error(ExitCode::internal, "train.select best: the evaluation has no '" + options_.select_metric + "'");
+  const double value = metrics[options_.select_metric].get<double>();
+  if (value <= best_) return;
+  best_ = value;
+  if (options_.distributed && !options_.distributed->is_main()) return;
+  Checkpoint best;
+  best.tensors = module_tensors(task_.state_module());
+  nlohmann::json selected = metrics;
+  selected["iter"] = iter;
+  best.state = {{"iter", iter}, {"metrics", selected}, {"config", options_.config_yaml}, {"lesseg_version", LESSEG_VERSION}};
+  save_checkpoint(options_.run_dir / "best", iter, best, 1);
+  spdlog::info("iter {}: best {} {:.4f} so far on the {} split, kept in {}", iter, options_.select_metric, value,
+               task_.evaluation_split(), (options_.run_dir / "best").string());
+}
+
+nlohmann::json Trainer::load_best() {
+  auto best = load_latest_checkpoint(options_.run_dir / "best");
+  if (!best) return nullptr;
+  load_module_tensors(task_.state_module(), best->tensors, best->manifest);
+  return best->state.at("metrics");
+}
+
 nlohmann::json Trainer::run() {
   Distributed* dist = options_.distributed.get();
   OptimizerOptions optimizer_options = options_.optimizer;
@@ -168,6 +195,15 @@ nlohmann::json Trainer::run() {
   remove_leftovers(options_.run_dir / "checkpoints");
   auto optimizer = make_optimizer(task_.trainable_parameters(), optimizer_options, task_.no_weight_decay_parameters());
   int64_t iter = try_resume(*optimizer);
+  if (options_.select_best) {
+    remove_leftovers(options_.run_dir / "best");
+    if (iter == 0) {
+      std::error_code ignored;  // a fresh run: a best from an older run in this folder does not count
+      std::filesystem::remove_all(options_.run_dir / "best", ignored);
+    } else if (auto best = load_latest_checkpoint(options_.run_dir / "best")) {
+      best_ = best->state.at("metrics").at(options_.select_metric).get<double>();
+    }
+  }
   // distributed: every rank starts from rank 0's tensors; only rank 0 writes files
   const bool main_rank = !dist || dist->is_main();
   if (dist) dist->broadcast_module(task_.state_module());
@@ -219,9 +255,10 @@ nlohmann::json Trainer::run() {
       last_eval = task_.evaluate();
       nlohmann::json record = last_eval;
       record["iter"] = iter;
-      record["split"] = "val";
+      record["split"] = task_.evaluation_split();
       if (log) log->write(record);
-      spdlog::info("iter {}: {}", iter, headline(last_eval));
+      spdlog::info("iter {}: {} ({})", iter, headline(last_eval), task_.evaluation_split());
+      if (options_.select_best) keep_if_best(iter, last_eval);
     }
     // A stop request ends every rank at the same step: the flag is agreed on across ranks.
     int signal = StopSignals::received();

@@ -20,7 +20,11 @@ struct TrainerOptions {
   int keep_checkpoints = 2;
   double grad_clip = 0;
   bool grad_clip_per_parameter = false;  // DINO's clip_gradients: each tensor's norm, not the global one
-  bool lr_scaling_linear = false;  // optimizer.lr is for batch 256: run() scales it by images per step (all ranks) / 256
+  bool lr_scaling_linear = false;
+  // train.select best: every evaluation whose `select_metric` beats the best so far is saved to
+  // run_dir/best (model tensors only); load_best() puts it back into the task's modules.
+  bool select_best = false;
+  std::string select_metric = "miou";  // optimizer.lr is for batch 256: run() scales it by images per step (all ranks) / 256
   OptimizerOptions optimizer;
   ScheduleOptions schedule;
   std::filesystem::path run_dir;
@@ -35,13 +39,18 @@ class Trainer {
   Trainer(TrainTask& task, TrainerOptions options);
   // Resumes from run_dir/checkpoints when a checkpoint exists; returns the last evaluation.
   nlohmann::json run();
+  // With select_best: loads the selected evaluation's tensors into the task's modules and returns
+  // that evaluation (with "iter"); null when nothing was selected (no evaluation ran).
+  nlohmann::json load_best();
 
  private:
+  void keep_if_best(int64_t iter, const nlohmann::json& metrics);
   int64_t try_resume(torch::optim::Optimizer& optimizer);
   void checkpoint(int64_t iter, torch::optim::Optimizer& optimizer);
 
   TrainTask& task_;
   TrainerOptions options_;
+  double best_ = -1;  // select_metric of run_dir/best
 };
 
 }  // namespace lesseg

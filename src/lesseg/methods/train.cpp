@@ -2,6 +2,7 @@
 
 #include "lesseg/core/error.h"
 #include "lesseg/methods/cutler/cutler.h"
+#include "lesseg/methods/semi/semi.h"
 #include "lesseg/methods/supervised/supervised.h"
 
 namespace lesseg {
@@ -9,6 +10,10 @@ namespace lesseg {
 const std::vector<TrainMethod>& train_methods() {
   static const std::vector<TrainMethod> methods{
       {"supervised", "semantic segmentation from full labels", train_supervised},
+      {"cps", "semi-supervised: two segmenters supervise each other with hard pseudo-labels", train_cps},
+      {"unimatch", "semi-supervised: weak-to-strong consistency, two strong views, feature perturbation", train_unimatch},
+      {"igldt", "semi-supervised: CPS teachers (SwinUnet + ResUnet), then a student with global / local / discrepancy terms",
+       train_igldt},
       {"cutler", "class-agnostic instance segmentation (SOLOv2) on pseudo-masks, DropLoss, copy-paste", train_cutler},
   };
   return methods;

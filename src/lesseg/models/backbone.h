@@ -31,6 +31,10 @@ class SegmenterImpl : public torch::nn::Module {
  public:
   SegmenterImpl(std::shared_ptr<BackboneImpl> backbone, std::shared_ptr<DecoderImpl> decoder);
   torch::Tensor forward(const torch::Tensor& images);
+  // forward's two halves, for methods that act on the features between them (UniMatch's feature
+  // perturbation, IGL-DT's feature distillation): decode(encode(x), H, W) == forward(x).
+  std::vector<torch::Tensor> encode(const torch::Tensor& images);
+  torch::Tensor decode(const std::vector<torch::Tensor>& features, int64_t height, int64_t width);
   BackboneImpl& backbone() { return *backbone_; }
 
  private:

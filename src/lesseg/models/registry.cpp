@@ -20,7 +20,13 @@ SegmenterImpl::SegmenterImpl(std::shared_ptr<BackboneImpl> backbone, std::shared
       decoder_(register_module("decoder", std::move(decoder))) {}
 
 torch::Tensor SegmenterImpl::forward(const torch::Tensor& images) {
-  return decoder_->decode(backbone_->features(images), images.size(2), images.size(3));
+  return decode(encode(images), images.size(2), images.size(3));
+}
+
+std::vector<torch::Tensor> SegmenterImpl::encode(const torch::Tensor& images) { return backbone_->features(images); }
+
+torch::Tensor SegmenterImpl::decode(const std::vector<torch::Tensor>& features, int64_t height, int64_t width) {
+  return decoder_->decode(features, height, width);
 }
 
 namespace {

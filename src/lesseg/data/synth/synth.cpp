@@ -606,4 +606,6 @@ SegSample SynthDataset::get(size_t index) const {
   return SegSample{scene.image, scene.semantic, scene_id(options_, absolute), {}};
 }
 
+std::string SynthDataset::sample_id(size_t index) const { return scene_id(options_, index_offset_ + index); }
+
 }  // namespace lesseg::synth

@@ -53,6 +53,7 @@ class SynthDataset : public SegDataset {
   size_t size() const override { return count_; }
   SegSample get(size_t index) const override;
   const ClassInfo& classes() const override { return classes_; }
+  std::string sample_id(size_t index) const override;
 
  private:
   Options options_;

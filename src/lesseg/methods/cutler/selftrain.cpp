@@ -31,12 +31,6 @@ void add(coco::Dataset& data, coco::Annotation annotation, int64_t image_id) {
   data.annotations.push_back(std::move(annotation));
 }
 
-std::string yaml_quoted(const std::string& text) {
-  std::string out = "'";
-  for (char c : text) out += c == '\'' ? std::string("''") : std::string(1, c);
-  return out + "'";
-}
-
 fs::path images_root_of(const Config& config) {
   const std::string images = config.get<std::string>("instances.train_images");
   return images.empty() ? fs::path(config.get<std::string>("instances.train_json")).parent_path() : fs::path(images);

@@ -1,0 +1,60 @@
+#pragma once
+// What every semantic-segmentation method shares around its TrainTask: the device and ranks, the
+// splits (labeled / unlabeled / held out / reported), evaluation on the held-out split while
+// training, and at the end the selected weights saved and scored once on the reported split.
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "lesseg/data/train_splits.h"
+#include "lesseg/engine/distributed.h"
+#include "lesseg/engine/trainer.h"
+#include "lesseg/eval/evaluate.h"
+#include "lesseg/methods/saved_segmenter.h"
+#include "lesseg/methods/train.h"
+
+namespace lesseg {
+
+class Config;
+
+struct SegmentationRun {
+  TrainSplits splits;
+  torch::Device device = torch::kCPU;
+  DistributedPtr dist;  // null: one process
+  EvalOptions eval;
+  bool main_rank = true;
+  std::filesystem::path run_dir;
+
+  // The split evaluated while training: the held-out images, else the reported split (watched,
+  // never selected on: train.select best needs data.holdout).
+  SegDatasetPtr watched() const { return splits.selection ? splits.selection : splits.reported; }
+  std::string watched_name() const { return splits.selection ? "holdout" : "val"; }
+  int64_t num_classes() const { return splits.labeled->classes().num_classes(); }
+};
+
+// Seeds, connects the ranks, opens the splits (lists written by rank 0), checks train.select.
+SegmentationRun open_segmentation_run(const Config& config, const std::filesystem::path& run_dir);
+
+// mIoU & co. of `model` on `dataset`, the ranks' confusion matrices summed.
+nlohmann::json evaluate_on(Segmenter& model, const SegDatasetPtr& dataset, const SegmentationRun& run);
+
+// A new segmenter for `spec` with the run's classes, model.weights loaded when `load_weights`.
+SavedSegmenter new_segmenter(const Config& config, const ModelSpec& spec, const SegmentationRun& run, bool load_weights);
+
+// One model a method deploys: saved as run_dir/<file>, scored on the reported split under <name>
+// (the first one's metrics are the run's headline).
+struct TrainedModel {
+  std::string name;
+  std::string file;
+  SavedSegmenter* model;
+};
+
+// Runs the trainer, puts back the selected weights (train.select best), saves every model (rank
+// 0) and scores it on the reported split. metrics = the first model's reported metrics, plus
+// "models": {name: metrics} and "selected": the held-out evaluation the weights were chosen at.
+TrainResult finish_segmentation_run(Trainer& trainer, const Config& config, const SegmentationRun& run,
+                                    const std::vector<TrainedModel>& models, int64_t skipped_images);
+
+}  // namespace lesseg
