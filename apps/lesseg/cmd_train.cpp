@@ -12,8 +12,10 @@ void register_train(CLI::App& app) {
   auto* cmd = app.add_subcommand("train", "Train a model from a YAML config (method: supervised | cps | unimatch | igldt | cutler)");
   auto args = std::make_shared<RunArgs>();
   add_run_options(*cmd, *args);
-  cmd->callback([args] {
-    RunSetup run = prepare_run(*args);
+  auto method_name = std::make_shared<std::string>();
+  cmd->add_option("--method", *method_name, "The method, same as --set method=NAME (supervised, cps, unimatch, igldt, cutler)");
+  cmd->callback([args, method_name] {
+    RunSetup run = prepare_run(*args, method_name->empty() ? std::vector<std::string>{} : std::vector<std::string>{"method=" + *method_name});
     const TrainMethod& method = find_train_method(run.config.get<std::string>("method"));
     TrainResult result = method.train(run.config, run.run_dir);
     if (!is_reporting_rank()) return;

@@ -70,6 +70,7 @@ TrainResult finish_segmentation_run(Trainer& trainer, const Config& config, cons
   TrainResult result;
   nlohmann::json last = trainer.run();
   nlohmann::json selected = last;
+  selected["iter"] = config.get<int64_t>("train.iters");  // train.select last: the final weights
   if (config.get<std::string>("train.select") == "best") {
     selected = trainer.load_best();
     spdlog::info("train.select best: the weights of iteration {} (holdout {} {:.4f})", selected.value("iter", -1),
