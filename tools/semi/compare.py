@@ -23,7 +23,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 DATASETS = {
-    # the quick configs' world, with 20 of 2000 scenes labeled
+    # the quick configs' world, with 8 of 2000 scenes labeled
     "synth": {"config_dir": "configs/quick", "settings": []},
     # CamVid at half resolution, 1/8 of the 367 training images labeled (46), 37 held out, val reported
     "camvid": {"config_dir": "configs/quick", "settings": [
