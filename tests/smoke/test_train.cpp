@@ -116,6 +116,12 @@ TEST(Cli, UnknownConfigKeyExitsTwoAndWritesNothing) {
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_NE(r.output.find("train.iterations"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(run));
+  // --method picks the method over the config's; an unknown one is named with the known ones.
+  CliResult method = run_cli("train " + std::string(LESSEG_SOURCE_DIR) + "/configs/quick/supervised.yaml --run-dir " +
+                             run.string() + " --method no_such_method");
+  EXPECT_EQ(method.code, 2) << method.output;
+  EXPECT_NE(method.output.find("unknown method 'no_such_method'"), std::string::npos) << method.output;
+  EXPECT_NE(method.output.find("igldt"), std::string::npos) << method.output;
 }
 
 TEST(Cli, CorruptImageExitsThreeNamingTheFile) {
