@@ -252,6 +252,30 @@ TEST(TrainSplits, CountFractionListAndHoldout) {
   fs::remove_all(run);
 }
 
+// data.unlabeled_split may hold the labeled and held-out images too (VOC train_aug holds train):
+// they are left out of the unlabeled part.
+TEST(TrainSplits, AnotherUnlabeledSplitLeavesOutLabeledAndHeldOutImages) {
+  const fs::path root = fs::temp_directory_path() / ("lesseg_unlabeled_split_" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  synth::Options options;
+  options.size = 32;
+  synth::write_dataset(root, options, 12, 2, 0);
+  std::ofstream all(root / "splits" / "all.txt");
+  for (const char* split : {"train", "val"})
+    for (const auto& line : read_lines(root / "splits" / (std::string(split) + ".txt"))) all << line << "\n";
+  all.close();
+  TrainSplits splits = open_train_splits(
+      Config::load("", {"data.format=folder", "data.root=" + root.string(), "data.labeled=3", "data.holdout=3",
+                        "data.unlabeled_split=all"}),
+      root, false);
+  ASSERT_EQ(splits.unlabeled->size(), 8u);  // 14 images, 3 labeled and 3 held out
+  std::set<std::string> unlabeled;
+  for (const auto& id : ids_of(*splits.unlabeled)) unlabeled.insert(id);
+  for (auto* part : {&splits.labeled, &splits.selection})
+    for (const auto& id : ids_of(**part)) EXPECT_EQ(unlabeled.count(id), 0u) << id;
+  fs::remove_all(root);
+}
+
 // The paired loader saves one position; restored there, both streams continue with the same batches.
 TEST(PairedLoader, ResumesBothStreamsFromOnePosition) {
   synth::Options options;

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <numeric>
 #include <sstream>
+#include <unordered_set>
 
 #include <spdlog/spdlog.h>
 
@@ -120,8 +121,18 @@ TrainSplits open_train_splits(const Config& config, const std::filesystem::path&
   const std::string unlabeled_split = config.get<std::string>("data.unlabeled_split");
   if (!unlabeled_split.empty()) {
     if (config.get<std::string>("data.format") == "synth") throw_usage("data.unlabeled_split needs a file dataset");
-    splits.unlabeled = std::make_shared<UnlabeledDataset>(open_dataset_by_format(
-        config.get<std::string>("data.format"), config.get<std::string>("data.root"), unlabeled_split));
+    // Another split may hold the same images (VOC train_aug holds train): the labeled and held-out
+    // ones are dropped from it, as UniMatch's unlabeled lists leave out the labeled ones.
+    SegDatasetPtr other = open_dataset_by_format(config.get<std::string>("data.format"),
+                                                 config.get<std::string>("data.root"), unlabeled_split);
+    std::unordered_set<std::string> taken;
+    for (const SegDatasetPtr& part : {SegDatasetPtr(splits.labeled), splits.selection})
+      for (size_t i = 0; part && i < part->size(); ++i) taken.insert(part->sample_id(i));
+    std::vector<size_t> rest_of_other;
+    for (size_t i = 0; i < other->size(); ++i)
+      if (!taken.count(other->sample_id(i))) rest_of_other.push_back(i);
+    if (rest_of_other.empty()) throw_usage("data.unlabeled_split '" + unlabeled_split + "' holds no image that is not labeled or held out");
+    splits.unlabeled = std::make_shared<UnlabeledDataset>(std::make_shared<SubsetDataset>(other, std::move(rest_of_other)));
   }
   spdlog::info("data: {} labeled, {} unlabeled, {} held out for checkpoint selection, {} reported ({})",
                splits.labeled->size(), splits.unlabeled ? splits.unlabeled->size() : 0,

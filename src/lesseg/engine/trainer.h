@@ -20,11 +20,11 @@ struct TrainerOptions {
   int keep_checkpoints = 2;
   double grad_clip = 0;
   bool grad_clip_per_parameter = false;  // DINO's clip_gradients: each tensor's norm, not the global one
-  bool lr_scaling_linear = false;
+  bool lr_scaling_linear = false;  // optimizer.lr is for batch 256: run() scales it by images per step (all ranks) / 256
   // train.select best: every evaluation whose `select_metric` beats the best so far is saved to
   // run_dir/best (model tensors only); load_best() puts it back into the task's modules.
   bool select_best = false;
-  std::string select_metric = "miou";  // optimizer.lr is for batch 256: run() scales it by images per step (all ranks) / 256
+  std::string select_metric = "miou";
   OptimizerOptions optimizer;
   ScheduleOptions schedule;
   std::filesystem::path run_dir;

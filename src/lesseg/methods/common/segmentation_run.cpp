@@ -72,7 +72,12 @@ TrainResult finish_segmentation_run(Trainer& trainer, const Config& config, cons
   nlohmann::json selected = last;
   selected["iter"] = config.get<int64_t>("train.iters");  // train.select last: the final weights
   if (config.get<std::string>("train.select") == "best") {
-    selected = trainer.load_best();
+    nlohmann::json best = trainer.load_best();
+    if (best.is_null())  // e.g. a run finished with select last, resumed with select best
+      spdlog::warn("train.select best: no held-out evaluation was kept in {}/best; the last weights are used",
+                   run.run_dir.string());
+    else
+      selected = best;
     spdlog::info("train.select best: the weights of iteration {} (holdout {} {:.4f})", selected.value("iter", -1),
                  "miou", selected.value("miou", 0.0));
   }

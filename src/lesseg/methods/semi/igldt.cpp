@@ -6,6 +6,7 @@
 
 #include "lesseg/core/config.h"
 #include "lesseg/core/error.h"
+#include "lesseg/engine/distributed.h"
 #include "lesseg/methods/common/pseudo_label.h"
 #include "lesseg/methods/semi/igldt_losses.h"
 #include "lesseg/methods/semi/semi.h"
@@ -128,6 +129,11 @@ std::filesystem::path teachers_folder(const Config& config, const std::filesyste
     spdlog::info("IGL-DT stage 1: teachers already trained in {}", stage1.string());
     return stage1;
   }
+  // Each stage joins the process group on the same port; a second rendezvous right after the first
+  // one's teardown is not safe, so several ranks train the stages as two commands.
+  if (distributed_options_from(config).world_size > 1)
+    throw_usage("igldt on several ranks: train the teachers first (--method cps, same config) and pass their "
+                "folder as igldt.teachers");
   Config cps = config;
   cps.set("method", yaml_quoted("cps"));
   const int64_t iters = config.get<int64_t>("igldt.stage1_iters");

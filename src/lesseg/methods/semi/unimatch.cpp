@@ -32,15 +32,16 @@ class UniMatchTask : public SemiTask {
     if (freeze_bn_) freeze_batchnorm(*model_);
     SemiBatch batch = next_batch();
     const int64_t labeled = batch.images.size(0), height = batch.images.size(2), width = batch.images.size(3);
-    // Labeled and weak unlabeled images in one pass (shared BatchNorm statistics), then the decoder
-    // again on the unlabeled features with channel dropout: the feature-perturbed stream. UniMatch
-    // drops DeepLabV3+'s two decoder inputs; lesseg drops every level the decoder takes.
+    // Labeled and weak unlabeled images in one encoder pass; the decoder takes each level twice,
+    // clean and after channel dropout, in one batch (as UniMatch: the decoder's BatchNorm sees both
+    // streams together). UniMatch drops DeepLabV3+'s two decoder inputs; lesseg every level the
+    // decoder takes. Only the unlabeled part of the perturbed stream is used.
     std::vector<at::Tensor> features = model_->encode(torch::cat({batch.images, batch.weak}));
-    std::vector<at::Tensor> perturbed;
+    std::vector<at::Tensor> both;
     for (const at::Tensor& level : features)
-      perturbed.push_back(F::dropout2d(level.slice(0, labeled), F::Dropout2dFuncOptions().p(dropout_).training(true)));
-    at::Tensor logits = model_->decode(features, height, width);
-    at::Tensor logits_fp = model_->decode(perturbed, height, width);
+      both.push_back(torch::cat({level, F::dropout2d(level, F::Dropout2dFuncOptions().p(dropout_).training(true))}));
+    auto streams = model_->decode(both, height, width).chunk(2);
+    at::Tensor logits = streams[0], logits_fp = streams[1].slice(0, labeled);
     at::Tensor logits_x = logits.slice(0, 0, labeled), logits_w = logits.slice(0, labeled);
     PseudoLabel weak_label = pseudo_label(torch::softmax(logits_w.detach(), 1));
 
