@@ -77,6 +77,7 @@ void register_eval(CLI::App& app) {
         return;
       }
       dataset = open_dataset(config, "val");
+      options.max_images = config.get<int64_t>("eval.max_images");  // as the run scored it (--set eval.max_images=0: all)
     } else {
       if (weights.empty() || args->format.empty()) throw_usage("eval needs a run folder, or --weights with --format and --root");
       dataset = open_dataset_by_format(args->format, args->root, args->split);

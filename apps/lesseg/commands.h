@@ -17,6 +17,7 @@ void register_report(CLI::App& app);
 void register_launch(CLI::App& app);
 void register_probe(CLI::App& app);
 void register_pseudo(CLI::App& app);
+void register_stylize(CLI::App& app);
 
 // Sets intra-op threads (0 = all usable cores) and returns the count in use.
 int apply_threads(int requested);

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   lesseg::cli::register_launch(app);
   lesseg::cli::register_probe(app);
   lesseg::cli::register_pseudo(app);
+  lesseg::cli::register_stylize(app);
   spdlog::set_pattern("[%H:%M:%S] %v");
   try {
     app.parse(argc, argv);

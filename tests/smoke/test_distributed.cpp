@@ -1,6 +1,7 @@
 // Distributed data parallel: 2 ranks on loopback equal 1 process with the same global batch; a
 // killed rank ends the run on the others with a message naming it; the rendezvous store listens on
-// loopback only; CutLER's instance training runs on 2 ranks; `lesseg launch` sets the torchrun variables and reports a failed worker.
+// loopback only; CutLER's instance training runs on 2 ranks; select best
+// on 2 ranks reports the saved model; `lesseg launch` sets the torchrun variables and reports a failed worker.
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -17,6 +18,7 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include "lesseg/core/config.h"
@@ -154,6 +156,32 @@ TEST(Distributed, TwoRanksEqualOneProcessWithTheSameGlobalBatch) {
       resume_diff = std::max(resume_diff, (tensor - resumed_by_name.at(name)).abs().max().item<double>());
   std::cout << "max |w_1proc - w_2proc_resumed_1proc| = " << resume_diff << std::endl;
   EXPECT_LE(resume_diff, 1e-5);
+}
+
+// train.select best on 2 ranks: rank 0 alone keeps run_dir/best (nodes need not share the run folder)
+// and sends the chosen weights to the other rank, so the mIoU both ranks report together is the saved
+// model's, as 1 process evaluates it.
+TEST(Distributed, SelectBestOnTwoRanksReportsTheSavedModel) {
+  const fs::path run = fresh_dir("best");
+  auto cmd = tiny_run(run, 4);
+  cmd.insert(cmd.begin() + 1, {"launch", "--nproc", "2", "--master-port", std::to_string(free_port()), "--grace", "5", "--"});
+  cmd.insert(cmd.begin() + 9, LESSEG_CLI);
+  for (const char* s : {"data.holdout=4", "train.eval_every=2", "train.select=best"}) cmd.insert(cmd.end(), {"--set", s});
+  const fs::path log = run.parent_path() / "best.log";
+  ASSERT_EQ(wait_exit(spawn(cmd, {}, log)), 0) << read_text(log);
+  const nlohmann::json results = nlohmann::json::parse(read_text(run / "results.json"));
+  ASSERT_TRUE(results.contains("selected")) << results.dump();
+  const fs::path eval_log = run.parent_path() / "best_eval.log";
+  ASSERT_EQ(wait_exit(spawn({LESSEG_CLI, "eval", run.string(), "--threads", "1"}, {}, eval_log)), 0) << read_text(eval_log);
+  const std::string printed = read_text(eval_log);
+  const size_t start = printed.rfind("\n{") == std::string::npos ? 0 : printed.rfind("\n{") + 1;  // the JSON printed last
+  ASSERT_EQ(printed.substr(start, 1), "{") << printed;
+  std::istringstream json_text(printed.substr(start));
+  nlohmann::json evaluated;
+  json_text >> evaluated;
+  std::cout << "selected iter " << results["selected"]["iter"] << ": reported mIoU " << results["miou"]
+            << ", the saved model evaluated by 1 process " << evaluated["miou"] << std::endl;
+  EXPECT_NEAR(results["miou"].get<double>(), evaluated["miou"].get<double>(), 1e-6);
 }
 
 // CutLER's trainer (SOLOv2 on instance masks, copy-paste, DropLoss) under 2 ranks: each rank reads its

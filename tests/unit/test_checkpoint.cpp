@@ -191,6 +191,36 @@ TEST(Optimizer, StateRoundTripsThroughNamedTensors) {
   }
 }
 
+// train.head_lr_multiplier: the head's step is the multiplier times the backbone's for the same
+// gradient (plain SGD), the schedules keep the ratio, weight decay follows only the decaying groups.
+TEST(Optimizer, HeadGroupsStepAtTheMultipliedLr) {
+  torch::manual_seed(0);
+  torch::nn::Linear backbone(4, 4), head(4, 2);
+  std::vector<torch::Tensor> all = backbone->parameters(), head_params = head->parameters();
+  all.insert(all.end(), head_params.begin(), head_params.end());
+  OptimizerOptions o{"sgd", 0.1, 0.0, 0.0};
+  EXPECT_EQ(make_optimizer(all, o, {}, head_params)->param_groups().size(), 1u) << "multiplier 1: one group";
+  o.head_lr_multiplier = 10;
+  auto opt = make_optimizer(all, o, {head->bias}, head_params);
+  ASSERT_EQ(opt->param_groups().size(), 3u);  // backbone decaying, head decaying, head bias not decaying
+  set_learning_rate(opt, 0.05);
+  const auto before_backbone = backbone->weight.clone(), before_head = head->weight.clone();
+  opt->zero_grad();
+  head(backbone(torch::randn({8, 4}))).pow(2).sum().backward();
+  opt->step();
+  EXPECT_TRUE(torch::allclose(before_backbone - backbone->weight, 0.05 * backbone->weight.grad(), 1e-6, 1e-7));
+  EXPECT_TRUE(torch::allclose(before_head - head->weight, 0.5 * head->weight.grad(), 1e-6, 1e-7));
+  set_weight_decay(opt, 0.3);
+  auto decay_of = [&](size_t g) {
+    return static_cast<torch::optim::SGDOptions&>(opt->param_groups()[g].options()).weight_decay();
+  };
+  EXPECT_DOUBLE_EQ(decay_of(0), 0.3);
+  EXPECT_DOUBLE_EQ(decay_of(1), 0.3);
+  EXPECT_DOUBLE_EQ(decay_of(2), 0.0);
+  o.head_lr_multiplier = 0;
+  EXPECT_THROW(make_optimizer(all, o, {}, head_params), Error);
+}
+
 TEST(Schedule, PolyCosineAndWarmup) {
   ScheduleOptions poly{"poly", 100, 0, 1.0};
   EXPECT_DOUBLE_EQ(lr_factor(poly, 0), 1.0);

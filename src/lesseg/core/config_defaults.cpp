@@ -65,6 +65,7 @@ train:
   momentum: 0.9
   weight_decay: 0.0001
   weight_decay_end: -1.0    # < 0: constant weight decay; else cosine from weight_decay to this (DINO: 0.04 -> 0.4)
+  head_lr_multiplier: 1.0   # lr of the parameters outside the backbone, relative to train.lr (UniMatch VOC: 10)
   betas: [0.9, 0.999]       # AdamW betas (MAE: [0.9, 0.95])
   schedule: poly            # poly | cosine | constant
   poly_power: 0.9

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <map>
 #include <set>
+#include <type_traits>
 
 #include <torch/torch.h>
 
@@ -11,35 +12,50 @@
 namespace lesseg {
 
 namespace {
-std::vector<torch::optim::OptimizerParamGroup> parameter_groups(const std::vector<torch::Tensor>& parameters,
-                                                                const std::vector<torch::Tensor>& no_decay,
-                                                                std::unique_ptr<torch::optim::OptimizerOptions> exempt) {
-  std::set<const void*> exempted;
-  for (const auto& p : no_decay) exempted.insert(p.unsafeGetTensorImpl());
-  std::vector<torch::Tensor> decay, keep;
-  for (const auto& p : parameters) (exempted.count(p.unsafeGetTensorImpl()) ? keep : decay).push_back(p);
+std::set<const void*> identities(const std::vector<torch::Tensor>& tensors) {
+  std::set<const void*> out;
+  for (const auto& t : tensors) out.insert(t.unsafeGetTensorImpl());
+  return out;
+}
+
+// Groups in a fixed order (checkpoints key optimizer state by position): backbone decaying, backbone
+// not decaying, head decaying, head not decaying; empty ones left out, except the first.
+template <typename Options>
+ScheduledOptimizer grouped(const std::vector<torch::Tensor>& parameters, const Options& options, double head_scale,
+                           const std::vector<torch::Tensor>& no_decay, const std::vector<torch::Tensor>& head) {
+  const auto exempted = identities(no_decay);
+  const auto in_head = head_scale != 1 ? identities(head) : std::set<const void*>{};
+  std::vector<torch::Tensor> members[4];
+  for (const auto& p : parameters)
+    members[2 * in_head.count(p.unsafeGetTensorImpl()) + exempted.count(p.unsafeGetTensorImpl())].push_back(p);
+  ScheduledOptimizer out;
   std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay);
-  if (!keep.empty()) groups.emplace_back(keep, std::move(exempt));
-  return groups;
+  for (int g = 0; g < 4; ++g) {
+    if (members[g].empty() && g > 0) continue;
+    const double scale = g >= 2 ? head_scale : 1.0;
+    const bool decays = g % 2 == 0;
+    auto group_options = std::make_unique<Options>(options);
+    group_options->lr(options.lr() * scale);
+    if (!decays) group_options->weight_decay(0);
+    groups.emplace_back(members[g], std::move(group_options));
+    out.lr_scale.push_back(scale);
+    out.decays.push_back(decays);
+  }
+  using Torch = std::conditional_t<std::is_same_v<Options, torch::optim::SGDOptions>, torch::optim::SGD, torch::optim::AdamW>;
+  out.torch = std::make_unique<Torch>(std::move(groups), options);
+  return out;
 }
 }  // namespace
 
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<torch::Tensor>& parameters,
-                                                        const OptimizerOptions& o,
-                                                        const std::vector<torch::Tensor>& no_decay) {
-  if (o.name == "sgd") {
-    auto options = torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay);
-    auto exempt = std::make_unique<torch::optim::SGDOptions>(options);
-    exempt->weight_decay(0);
-    return std::make_unique<torch::optim::SGD>(parameter_groups(parameters, no_decay, std::move(exempt)), options);
-  }
-  if (o.name == "adamw") {
-    auto options = torch::optim::AdamWOptions(o.lr).betas({o.beta1, o.beta2}).weight_decay(o.weight_decay);
-    auto exempt = std::make_unique<torch::optim::AdamWOptions>(options);
-    exempt->weight_decay(0);
-    return std::make_unique<torch::optim::AdamW>(parameter_groups(parameters, no_decay, std::move(exempt)), options);
-  }
+ScheduledOptimizer make_optimizer(const std::vector<torch::Tensor>& parameters, const OptimizerOptions& o,
+                                  const std::vector<torch::Tensor>& no_decay, const std::vector<torch::Tensor>& head) {
+  if (!(o.head_lr_multiplier > 0)) throw_usage("train.head_lr_multiplier must be positive");
+  if (o.name == "sgd")
+    return grouped(parameters, torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay),
+                   o.head_lr_multiplier, no_decay, head);
+  if (o.name == "adamw")
+    return grouped(parameters, torch::optim::AdamWOptions(o.lr).betas({o.beta1, o.beta2}).weight_decay(o.weight_decay),
+                   o.head_lr_multiplier, no_decay, head);
   throw_usage("unknown train.optimizer '" + o.name + "' (known: sgd, adamw)");
 }
 
@@ -50,10 +66,14 @@ double weight_decay_at(const OptimizerOptions& o, int64_t iter, int64_t total_it
   return o.weight_decay_end + 0.5 * (o.weight_decay - o.weight_decay_end) * (1.0 + std::cos(M_PI * progress));
 }
 
-void set_weight_decay(torch::optim::Optimizer& optimizer, double weight_decay) {
-  auto& options = optimizer.param_groups().front().options();
-  if (auto* sgd = dynamic_cast<torch::optim::SGDOptions*>(&options)) sgd->weight_decay(weight_decay);
-  else if (auto* adamw = dynamic_cast<torch::optim::AdamWOptions*>(&options)) adamw->weight_decay(weight_decay);
+void set_weight_decay(ScheduledOptimizer& optimizer, double weight_decay) {
+  auto& groups = optimizer->param_groups();
+  for (size_t g = 0; g < groups.size(); ++g) {
+    if (!optimizer.decays.at(g)) continue;
+    auto& options = groups[g].options();
+    if (auto* sgd = dynamic_cast<torch::optim::SGDOptions*>(&options)) sgd->weight_decay(weight_decay);
+    else if (auto* adamw = dynamic_cast<torch::optim::AdamWOptions*>(&options)) adamw->weight_decay(weight_decay);
+  }
 }
 
 double lr_factor(const ScheduleOptions& o, int64_t iter) {
@@ -66,8 +86,9 @@ double lr_factor(const ScheduleOptions& o, int64_t iter) {
   throw_usage("unknown train.schedule '" + o.name + "' (known: poly, cosine, constant)");
 }
 
-void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
-  for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
+void set_learning_rate(ScheduledOptimizer& optimizer, double lr) {
+  auto& groups = optimizer->param_groups();
+  for (size_t g = 0; g < groups.size(); ++g) groups[g].options().set_lr(lr * optimizer.lr_scale.at(g));
 }
 
 namespace {

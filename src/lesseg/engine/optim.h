@@ -13,12 +13,23 @@ struct OptimizerOptions {
   double lr = 0.01, momentum = 0.9, weight_decay = 1e-4;
   double beta1 = 0.9, beta2 = 0.999;  // AdamW
   double weight_decay_end = -1;       // < 0: constant; else cosine from weight_decay to this (DINO)
+  double head_lr_multiplier = 1;      // the head's lr relative to the backbone's (UniMatch on VOC: 10)
 };
 
-// Parameter group 0 decays, group 1 (`no_decay`, a subset of `parameters`) does not.
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const std::vector<torch::Tensor>& parameters,
-                                                        const OptimizerOptions& options,
-                                                        const std::vector<torch::Tensor>& no_decay = {});
+// A torch optimizer and what the schedules need to know about each of its parameter groups.
+struct ScheduledOptimizer {
+  std::unique_ptr<torch::optim::Optimizer> torch;
+  std::vector<double> lr_scale;  // per group: multiplies the scheduled lr
+  std::vector<bool> decays;      // per group: follows the weight-decay schedule
+  torch::optim::Optimizer* operator->() const { return torch.get(); }
+  torch::optim::Optimizer& operator*() const { return *torch; }
+};
+
+// Groups: the parameters that decay and those in `no_decay` that do not; with head_lr_multiplier != 1
+// the `head` parameters (a subset of `parameters`) get their own two groups at the multiplied lr.
+ScheduledOptimizer make_optimizer(const std::vector<torch::Tensor>& parameters, const OptimizerOptions& options,
+                                  const std::vector<torch::Tensor>& no_decay = {},
+                                  const std::vector<torch::Tensor>& head = {});
 
 struct ScheduleOptions {
   std::string name = "poly";  // poly | cosine | constant
@@ -29,10 +40,11 @@ struct ScheduleOptions {
 
 // Learning-rate factor (multiplies the base lr) at iteration `iter` (0-based).
 double lr_factor(const ScheduleOptions& options, int64_t iter);
-void set_learning_rate(torch::optim::Optimizer& optimizer, double lr);
-// Weight decay at iteration `iter` (cosine to weight_decay_end when set), applied to group 0 only.
+// Each group's lr: `lr` times its scale.
+void set_learning_rate(ScheduledOptimizer& optimizer, double lr);
+// Weight decay at iteration `iter` (cosine to weight_decay_end when set), applied to the decaying groups.
 double weight_decay_at(const OptimizerOptions& options, int64_t iter, int64_t total_iters);
-void set_weight_decay(torch::optim::Optimizer& optimizer, double weight_decay);
+void set_weight_decay(ScheduledOptimizer& optimizer, double weight_decay);
 
 // Scales gradients down to norm <= max_norm: one norm over all of them (torch clip_grad_norm_), or
 // each tensor on its own (ref: dino utils.clip_gradients, coefficient max_norm / (norm + 1e-6)).

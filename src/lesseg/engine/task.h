@@ -24,6 +24,9 @@ class TrainTask {
   virtual std::vector<torch::Tensor> trainable_parameters() = 0;
   // Those of trainable_parameters() exempt from weight decay (biases and norms, in DINO and MAE).
   virtual std::vector<torch::Tensor> no_weight_decay_parameters() { return {}; }
+  // Those of trainable_parameters() in pretrained backbones; the others (heads, decoders) train at
+  // train.head_lr_multiplier x the lr. Empty: the method has no such split (a multiplier is refused).
+  virtual std::vector<torch::Tensor> backbone_parameters() { return {}; }
   // Called after the gradients are ready (averaged across ranks, clipped), before the optimizer step.
   virtual void after_backward(int64_t /*iter*/) {}
   // Called after the optimizer step (e.g. to update an EMA teacher).

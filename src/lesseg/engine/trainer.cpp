@@ -4,6 +4,7 @@
 #include <csignal>
 #include <cmath>
 #include <optional>
+#include <set>
 #include <sstream>
 
 #include <spdlog/spdlog.h>
@@ -39,6 +40,7 @@ TrainerOptions trainer_options_from(const Config& config, const std::filesystem:
   o.optimizer.momentum = config.get<double>("train.momentum");
   o.optimizer.weight_decay = config.get<double>("train.weight_decay");
   o.optimizer.weight_decay_end = config.get<double>("train.weight_decay_end");
+  o.optimizer.head_lr_multiplier = config.get<double>("train.head_lr_multiplier");
   auto betas = config.get<std::vector<double>>("train.betas");
   if (betas.size() != 2) throw_usage("train.betas must have 2 values");
   o.optimizer.beta1 = betas[0];
@@ -175,11 +177,43 @@ void Trainer::keep_if_best(int64_t iter, const nlohmann::json& metrics) {
                task_.evaluation_split(), (options_.run_dir / "best").string());
 }
 
+namespace {
+// The trainable parameters outside the task's backbones (train.head_lr_multiplier applies to them).
+std::vector<torch::Tensor> head_parameters(TrainTask& task, double multiplier) {
+  if (multiplier == 1) return {};
+  const std::vector<torch::Tensor> backbone = task.backbone_parameters();
+  if (backbone.empty()) throw_usage("train.head_lr_multiplier: this method has no backbone / head split; leave it at 1");
+  std::set<const void*> in_backbone;
+  for (const auto& p : backbone) in_backbone.insert(p.unsafeGetTensorImpl());
+  std::vector<torch::Tensor> head;
+  for (const auto& p : task.trainable_parameters())
+    if (!in_backbone.count(p.unsafeGetTensorImpl())) head.push_back(p);
+  return head;
+}
+}  // namespace
+
 nlohmann::json Trainer::load_best() {
-  auto best = load_latest_checkpoint(options_.run_dir / "best");
-  if (!best) return nullptr;
-  load_module_tensors(task_.state_module(), best->tensors, best->manifest);
-  return best->state.at("metrics");
+  Distributed* dist = options_.distributed.get();
+  nlohmann::json metrics;  // null: nothing kept
+  if (!dist || dist->is_main()) {
+    if (auto best = load_latest_checkpoint(options_.run_dir / "best")) {
+      load_module_tensors(task_.state_module(), best->tensors, best->manifest);
+      metrics = best->state.at("metrics");
+    }
+  }
+  if (!dist) return metrics;
+  // Only rank 0 kept run_dir/best (the nodes need not share a run folder): it sends the weights,
+  // the chosen iteration and its score to the other ranks.
+  at::Tensor shared = torch::zeros({3}, torch::kFloat64);
+  if (!metrics.is_null())
+    shared = torch::tensor({1.0, static_cast<double>(metrics.value("iter", int64_t{-1})),
+                            metrics.value(options_.select_metric, 0.0)}, torch::kFloat64);
+  dist->all_reduce_sum(shared);
+  if (shared[0].item<double>() == 0) return nullptr;
+  dist->broadcast_module(task_.state_module());
+  if (!dist->is_main())
+    metrics = {{"iter", static_cast<int64_t>(shared[1].item<double>())}, {options_.select_metric, shared[2].item<double>()}};
+  return metrics;
 }
 
 nlohmann::json Trainer::run() {
@@ -193,7 +227,8 @@ nlohmann::json Trainer::run() {
   std::filesystem::create_directories(options_.run_dir);
   remove_stale_temp_files(options_.run_dir);
   remove_leftovers(options_.run_dir / "checkpoints");
-  auto optimizer = make_optimizer(task_.trainable_parameters(), optimizer_options, task_.no_weight_decay_parameters());
+  auto optimizer = make_optimizer(task_.trainable_parameters(), optimizer_options, task_.no_weight_decay_parameters(),
+                                  head_parameters(task_, optimizer_options.head_lr_multiplier));
   int64_t iter = try_resume(*optimizer);
   if (options_.select_best) {
     remove_leftovers(options_.run_dir / "best");
@@ -217,8 +252,8 @@ nlohmann::json Trainer::run() {
   int64_t window_iters = 0;
   while (iter < options_.iters) {
     const double lr = optimizer_options.lr * lr_factor(options_.schedule, iter);
-    set_learning_rate(*optimizer, lr);
-    set_weight_decay(*optimizer, weight_decay_at(optimizer_options, iter, options_.iters));
+    set_learning_rate(optimizer, lr);
+    set_weight_decay(optimizer, weight_decay_at(optimizer_options, iter, options_.iters));
     LossTerms losses = task_.train_step(iter);
     torch::Tensor total = losses.front().second;
     for (size_t i = 1; i < losses.size(); ++i) total = total + losses[i].second;

@@ -39,6 +39,21 @@ SegmentationRun open_segmentation_run(const Config& config, const std::filesyste
   return run;
 }
 
+void check_labeled_fills_batch(const SegmentationRun& run, int64_t batch_size) {
+  if (run.splits.labeled->size() < static_cast<size_t>(batch_size))
+    throw_usage("the labeled training images (" + std::to_string(run.splits.labeled->size()) +
+                ") are fewer than one batch (train.batch_size " + std::to_string(batch_size) + " per rank)");
+}
+
+Config with_model(const Config& config, const std::string& arch, const std::string& backbone, const std::string& weights) {
+  Config other = config;
+  other.set("model.arch", yaml_quoted(arch));
+  other.set("model.backbone", yaml_quoted(backbone));
+  other.set("model.weights", yaml_quoted(weights));
+  other.set("model.weights_key", yaml_quoted(""));
+  return other;
+}
+
 nlohmann::json evaluate_on(Segmenter& model, const SegDatasetPtr& dataset, const SegmentationRun& run) {
   auto confusion = evaluate_segmenter(model, dataset, run.eval);
   if (run.dist) {

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lesseg/core/config.h"
 #include "lesseg/data/train_splits.h"
 #include "lesseg/engine/distributed.h"
 #include "lesseg/engine/trainer.h"
@@ -16,8 +17,6 @@
 #include "lesseg/methods/train.h"
 
 namespace lesseg {
-
-class Config;
 
 struct SegmentationRun {
   TrainSplits splits;
@@ -39,6 +38,13 @@ SegmentationRun open_segmentation_run(const Config& config, const std::filesyste
 
 // mIoU & co. of `model` on `dataset`, the ranks' confusion matrices summed.
 nlohmann::json evaluate_on(Segmenter& model, const SegDatasetPtr& dataset, const SegmentationRun& run);
+
+// Refused (exit 2) when the labeled split cannot fill one batch of `batch_size` images.
+void check_labeled_fills_batch(const SegmentationRun& run, int64_t batch_size);
+
+// The config of a method's other network (CPS's second branch, IGL-DT's student): model.arch,
+// model.backbone and model.weights replaced, model.weights_key cleared; the other model.* kept.
+Config with_model(const Config& config, const std::string& arch, const std::string& backbone, const std::string& weights);
 
 // A new segmenter for `spec` with the run's classes, model.weights loaded when `load_weights`.
 SavedSegmenter new_segmenter(const Config& config, const ModelSpec& spec, const SegmentationRun& run, bool load_weights);

@@ -37,6 +37,11 @@ class CpsTask : public SemiTask {
 
   torch::nn::Module& state_module() override { return *pair_; }
   std::vector<torch::Tensor> trainable_parameters() override { return pair_->parameters(); }
+  std::vector<torch::Tensor> backbone_parameters() override {
+    std::vector<torch::Tensor> both = pair_->a->backbone().parameters();
+    for (auto& p : pair_->b->backbone().parameters()) both.push_back(p);
+    return both;
+  }
 
   LossTerms train_step(int64_t) override {
     pair_->train();
@@ -91,21 +96,12 @@ class CpsTask : public SemiTask {
   CutMixOptions cutmix_;
 };
 
-// The second branch: model.* with cps.arch_b / cps.backbone_b / cps.weights_b.
-Config second_branch_config(const Config& config) {
-  Config second = config;
-  second.set("model.arch", yaml_quoted(config.get<std::string>("cps.arch_b")));
-  second.set("model.backbone", yaml_quoted(config.get<std::string>("cps.backbone_b")));
-  second.set("model.weights", yaml_quoted(config.get<std::string>("cps.weights_b")));
-  second.set("model.weights_key", yaml_quoted(""));
-  return second;
-}
-
 }  // namespace
 
 TrainResult train_cps(const Config& config, const std::filesystem::path& run_dir) {
   SegmentationRun run = open_segmentation_run(config, run_dir);
-  const Config second = second_branch_config(config);
+  const Config second = with_model(config, config.get<std::string>("cps.arch_b"), config.get<std::string>("cps.backbone_b"),
+                                   config.get<std::string>("cps.weights_b"));
   SavedSegmenter a = new_segmenter(config, model_spec_from(config, run.num_classes()), run, true);
   SavedSegmenter b = new_segmenter(second, model_spec_from(second, run.num_classes()), run, true);
   CpsTask task(config, run, a.model, b.model);

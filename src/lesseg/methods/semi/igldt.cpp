@@ -67,6 +67,7 @@ class IgldtTask : public SemiTask {
 
   torch::nn::Module& state_module() override { return *student_; }
   std::vector<torch::Tensor> trainable_parameters() override { return student_->parameters(); }
+  std::vector<torch::Tensor> backbone_parameters() override { return student_->model->backbone().parameters(); }
 
   LossTerms train_step(int64_t) override {
     student_->train();
@@ -159,11 +160,9 @@ TrainResult train_igldt(const Config& config, const std::filesystem::path& run_d
   SegmentationRun run = open_segmentation_run(config, run_dir);
   Teacher global = load_teacher(teachers / "model.safetensors", run, true);
   Teacher local = load_teacher(teachers / "model_b.safetensors", run, false);
-  Config student_config = config;
-  student_config.set("model.arch", yaml_quoted(config.get<std::string>("igldt.student_arch")));
-  student_config.set("model.backbone", yaml_quoted(config.get<std::string>("igldt.student_backbone")));
-  student_config.set("model.weights", yaml_quoted(config.get<std::string>("igldt.student_weights")));
-  student_config.set("model.weights_key", yaml_quoted(""));
+  Config student_config = with_model(config, config.get<std::string>("igldt.student_arch"),
+                                     config.get<std::string>("igldt.student_backbone"),
+                                     config.get<std::string>("igldt.student_weights"));
   student_config.set("model.output_stride", std::to_string(config.get<int>("igldt.student_output_stride")));
   SavedSegmenter student =
       new_segmenter(student_config, model_spec_from(student_config, run.num_classes()), run, true);

@@ -44,9 +44,7 @@ SemiTask::SemiTask(const Config& config, const SegmentationRun& run, int strong_
   const auto crop = config.get<std::vector<int>>("data.crop");
   unlabeled_options_.strong_spec = strong_view_spec(std::max(crop.at(0), crop.at(1)));
   freeze_bn_ = config.get<bool>("train.freeze_bn");
-  if (run.splits.labeled->size() < static_cast<size_t>(labeled_options_.batch_size))
-    throw_usage("the labeled split has " + std::to_string(run.splits.labeled->size()) +
-                " images, fewer than train.batch_size");
+  check_labeled_fills_batch(run, labeled_options_.batch_size);
   restore({});
 }
 
@@ -79,6 +77,8 @@ at::Tensor SemiTask::follow_mix(const at::Tensor& target, const at::Tensor& mask
 }
 
 MixedView SemiTask::cutmix(const at::Tensor& images, const CutMixOptions& options) {
+  if (images.size(0) < 2)  // the partner is the next image of the batch: alone, an image would mix with itself
+    throw_usage("CutMix needs at least 2 unlabeled images per rank (semi.unlabeled_batch_size / ranks)");
   std::mt19937_64 rng(mix_seed({seed_, static_cast<uint64_t>(step_), static_cast<uint64_t>(draws_++), 0xc07}));
   MixedView out;
   out.mask = cutmix_boxes(images.size(0), images.size(2), images.size(3), options, rng).to(images.device());

@@ -25,6 +25,7 @@ class UniMatchTask : public SemiTask {
 
   torch::nn::Module& state_module() override { return *model_; }
   std::vector<torch::Tensor> trainable_parameters() override { return model_->parameters(); }
+  std::vector<torch::Tensor> backbone_parameters() override { return model_->backbone().parameters(); }
 
   LossTerms train_step(int64_t) override {
     namespace F = torch::nn::functional;

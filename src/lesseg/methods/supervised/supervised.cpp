@@ -22,14 +22,13 @@ class SupervisedTask : public TrainTask {
     loader_options_ = run.dist ? train_loader_options(config, run.dist->rank(), run.dist->world_size())
                                : train_loader_options(config);
     freeze_bn_ = config.get<bool>("train.freeze_bn");
-    if (run.splits.labeled->size() < static_cast<size_t>(loader_options_.batch_size))
-      throw_usage("the training split has " + std::to_string(run.splits.labeled->size()) +
-                  " labeled images, fewer than train.batch_size");
+    check_labeled_fills_batch(run, loader_options_.batch_size);
     restore({});
   }
 
   torch::nn::Module& state_module() override { return *model_; }
   std::vector<torch::Tensor> trainable_parameters() override { return model_->parameters(); }
+  std::vector<torch::Tensor> backbone_parameters() override { return model_->backbone().parameters(); }
   int64_t images_per_step() const override { return loader_options_.batch_size; }
   std::string evaluation_split() const override { return run_.watched_name(); }
   SamplerState loader_state() const override { return loader_->state(); }

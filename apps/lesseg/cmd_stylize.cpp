@@ -1,0 +1,105 @@
+// `lesseg stylize`: source images re-rendered in the look of target images by a stylizer that needs
+// no training (FDA, AdaIN statistics), written as PNGs, with a source / stylized / target grid.
+#include <algorithm>
+#include <filesystem>
+#include <iostream>
+
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
+#include <torch/torch.h>
+
+#include "commands.h"
+#include "lesseg/core/error.h"
+#include "lesseg/io/image_io.h"
+#include "lesseg/methods/pseudo/pseudo.h"
+#include "lesseg/methods/uda/stylizers.h"
+
+namespace lesseg::cli {
+namespace {
+namespace fs = std::filesystem;
+
+at::Tensor to_unit_tensor(const cv::Mat& rgb) {
+  const cv::Mat image = rgb.isContinuous() ? rgb : rgb.clone();
+  return torch::from_blob(image.data, {image.rows, image.cols, 3}, torch::kUInt8)
+      .permute({2, 0, 1}).to(torch::kFloat32).div(255).unsqueeze(0);
+}
+
+cv::Mat to_rgb_mat(const at::Tensor& unit) {
+  const at::Tensor hwc = unit.squeeze(0).permute({1, 2, 0}).mul(255).round().clamp(0, 255).to(torch::kUInt8).contiguous();
+  return cv::Mat(static_cast<int>(hwc.size(0)), static_cast<int>(hwc.size(1)), CV_8UC3, hwc.data_ptr()).clone();
+}
+
+cv::Mat at_height(const cv::Mat& rgb, int height) {
+  cv::Mat out;
+  const int width = std::max(1, static_cast<int>(std::lround(double(rgb.cols) * height / rgb.rows)));
+  cv::resize(rgb, out, cv::Size(width, height), 0, 0, cv::INTER_AREA);
+  return out;
+}
+
+fs::path existing_folder(const std::string& path, const char* option) {
+  if (!fs::is_directory(path)) throw_usage(std::string(option) + " " + path + ": not a folder");
+  return fs::path(path);
+}
+
+}  // namespace
+
+void register_stylize(CLI::App& app) {
+  auto* cmd = app.add_subcommand("stylize", "Write source images stylized toward target images (fda | adain) and a "
+                                            "source / stylized / target grid (stylize_grid.png)");
+  struct Args {
+    std::string source, target, out;
+    FastStylizerOptions options;
+    int64_t limit = 0;
+    int grid_rows = 6, threads = 0;
+  };
+  auto args = std::make_shared<Args>();
+  cmd->add_option("--source", args->source, "Folder of source images (searched recursively)")->required();
+  cmd->add_option("--target", args->target, "Folder of target images: source image i takes the style of target i mod count")->required();
+  cmd->add_option("--out", args->out, "Output folder (PNG per source image, same relative names)")->required();
+  cmd->add_option("--stylizer", args->options.name, "fda (Fourier amplitude swap) or adain (channel statistics)")
+      ->check(CLI::IsMember({"fda", "adain"}));
+  cmd->add_option("--beta", args->options.fda_beta, "FDA: the swapped low-frequency square's half side / min(H, W) (0.01-0.09)");
+  cmd->add_option("--strength", args->options.adain_strength, "AdaIN: blend of the moved statistics, 0..1");
+  cmd->add_option("--limit", args->limit, "At most this many source images (0 = all)");
+  cmd->add_option("--grid-rows", args->grid_rows, "Rows of the grid image");
+  cmd->add_option("--threads", args->threads, "Intra-op threads (0 = all usable cores)");
+  cmd->callback([args] {
+    apply_threads(args->threads);
+    const fs::path source = existing_folder(args->source, "--source"), target = existing_folder(args->target, "--target");
+    const fs::path out(args->out);
+    const fs::path out_full = fs::weakly_canonical(out), source_full = fs::canonical(source);
+    if (std::mismatch(source_full.begin(), source_full.end(), out_full.begin(), out_full.end()).first == source_full.end())
+      throw_usage("--out " + args->out + " is inside the source folder: its images could be overwritten or stylized twice");
+    auto stylizer = make_fast_stylizer(args->options);
+    std::vector<fs::path> sources = list_image_files(source);
+    const std::vector<fs::path> targets = list_image_files(target);
+    if (sources.empty()) throw_usage("--source " + args->source + ": no images");
+    if (targets.empty()) throw_usage("--target " + args->target + ": no images");
+    if (args->limit > 0 && static_cast<int64_t>(sources.size()) > args->limit) sources.resize(args->limit);
+    std::vector<cv::Mat> rows;
+    for (size_t i = 0; i < sources.size(); ++i) {
+      const cv::Mat s = read_image_rgb(source / sources[i]), t = read_image_rgb(target / targets[i % targets.size()]);
+      const cv::Mat styled = to_rgb_mat(stylizer->stylize(to_unit_tensor(s), to_unit_tensor(t)));
+      fs::path written = out / sources[i];
+      written.replace_extension(".png");
+      fs::create_directories(written.parent_path());
+      write_image_rgb(written, styled);
+      if (static_cast<int>(rows.size()) < args->grid_rows) {
+        cv::Mat row;
+        cv::hconcat(std::vector<cv::Mat>{at_height(s, 160), at_height(styled, 160), at_height(t, 160)}, row);
+        rows.push_back(row);
+      }
+    }
+    int width = 0;
+    for (const cv::Mat& row : rows) width = std::max(width, row.cols);
+    for (cv::Mat& row : rows)  // rows of different widths padded on the right
+      if (row.cols < width) cv::copyMakeBorder(row, row, 0, 0, 0, width - row.cols, cv::BORDER_CONSTANT, cv::Scalar(255, 255, 255));
+    cv::Mat grid;
+    cv::vconcat(rows, grid);
+    write_image_rgb(out / "stylize_grid.png", grid);
+    std::cout << "stylized " << sources.size() << " images (" << stylizer->name() << ") into " << out.string()
+              << "; rows of source | stylized | target: " << (out / "stylize_grid.png").string() << "\n";
+  });
+}
+
+}  // namespace lesseg::cli

@@ -1,0 +1,95 @@
+#include "lesseg/methods/uda/stylizers.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include <torch/torch.h>
+
+#include "lesseg/core/error.h"
+
+namespace lesseg {
+namespace {
+
+// The style references for each source image: target i % M, resized to the source's size.
+at::Tensor references_for(const at::Tensor& source, const at::Tensor& target) {
+  if (source.dim() != 4 || target.dim() != 4 || source.size(1) != target.size(1) || target.size(0) == 0)
+    throw_usage("stylize: source and target must be (N, C, H, W) batches with the same channels");
+  at::Tensor style = target.to(source.dtype());
+  if (style.size(2) != source.size(2) || style.size(3) != source.size(3))
+    style = torch::nn::functional::interpolate(
+        style, torch::nn::functional::InterpolateFuncOptions()
+                   .size(std::vector<int64_t>{source.size(2), source.size(3)})
+                   .mode(torch::kBilinear)
+                   .align_corners(false));
+  const at::Tensor index = torch::arange(source.size(0), torch::kLong) % style.size(0);
+  return style.index_select(0, index.to(style.device()));
+}
+
+class FdaStylizer : public Stylizer {
+ public:
+  explicit FdaStylizer(double beta) : beta_(beta) {}
+  std::string name() const override { return "fda"; }
+  at::Tensor stylize(const at::Tensor& source, const at::Tensor& target) override {
+    return fda_transfer(source, references_for(source, target), beta_).clamp(0, 1);
+  }
+
+ private:
+  double beta_;
+};
+
+class AdainStylizer : public Stylizer {
+ public:
+  explicit AdainStylizer(double strength) : strength_(strength) {}
+  std::string name() const override { return "adain"; }
+  at::Tensor stylize(const at::Tensor& source, const at::Tensor& target) override {
+    return adain_transfer(source, references_for(source, target), strength_).clamp(0, 1);
+  }
+
+ private:
+  double strength_;
+};
+
+}  // namespace
+
+at::Tensor fda_transfer(const at::Tensor& source, const at::Tensor& target, double beta) {
+  if (source.sizes() != target.sizes()) throw_usage("FDA needs a source and a target of the same shape");
+  if (!(beta >= 0 && beta < 0.5)) throw_usage("FDA beta must be in [0, 0.5)");
+  const int64_t h = source.size(-2), w = source.size(-1);
+  const int64_t half = static_cast<int64_t>(std::floor(static_cast<double>(std::min(h, w)) * beta));
+  const at::Tensor spectrum = torch::fft::fft2(source);
+  // Centred spectra (zero frequency in the middle), as the official numpy version.
+  at::Tensor amplitude = torch::fft::fftshift(spectrum.abs(), std::vector<int64_t>{-2, -1});
+  const at::Tensor target_amplitude = torch::fft::fftshift(torch::fft::fft2(target).abs(), std::vector<int64_t>{-2, -1});
+  const int64_t ch = h / 2, cw = w / 2;
+  auto box = [&](const at::Tensor& t) {
+    return t.slice(-2, std::max<int64_t>(0, ch - half), std::min(h, ch + half + 1))
+        .slice(-1, std::max<int64_t>(0, cw - half), std::min(w, cw + half + 1));
+  };
+  box(amplitude).copy_(box(target_amplitude));
+  amplitude = torch::fft::ifftshift(amplitude, std::vector<int64_t>{-2, -1});
+  return torch::real(torch::fft::ifft2(torch::polar(amplitude, torch::angle(spectrum))));
+}
+
+at::Tensor adain_transfer(const at::Tensor& source, const at::Tensor& target, double strength) {
+  if (source.sizes() != target.sizes()) throw_usage("AdaIN transfer needs a source and a target of the same shape");
+  if (!(strength >= 0 && strength <= 1)) throw_usage("AdaIN strength must be in [0, 1]");
+  const std::vector<int64_t> pixels{2, 3};
+  const at::Tensor mean_s = source.mean(pixels, true), std_s = source.std(pixels, false, true);
+  const at::Tensor mean_t = target.mean(pixels, true), std_t = target.std(pixels, false, true);
+  const at::Tensor moved = (source - mean_s) / (std_s + 1e-5) * std_t + mean_t;
+  return source + strength * (moved - source);
+}
+
+std::unique_ptr<Stylizer> make_fast_stylizer(const FastStylizerOptions& options) {
+  if (options.name == "fda") {
+    if (!(options.fda_beta >= 0 && options.fda_beta < 0.5)) throw_usage("FDA beta must be in [0, 0.5)");
+    return std::make_unique<FdaStylizer>(options.fda_beta);
+  }
+  if (options.name == "adain") {
+    if (!(options.adain_strength >= 0 && options.adain_strength <= 1)) throw_usage("AdaIN strength must be in [0, 1]");
+    return std::make_unique<AdainStylizer>(options.adain_strength);
+  }
+  throw_usage("unknown stylizer '" + options.name + "' (known: fda, adain)");
+}
+
+}  // namespace lesseg
