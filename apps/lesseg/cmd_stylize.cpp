@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
+#include <map>
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
@@ -36,6 +37,24 @@ cv::Mat at_height(const cv::Mat& rgb, int height) {
   return out;
 }
 
+// Whether `path` (existing or not, relative or not) is `folder` or lies under it.
+bool inside(const fs::path& path, const fs::path& folder) {
+  const fs::path full = fs::weakly_canonical(fs::absolute(path)), base = fs::canonical(folder);
+  return std::mismatch(base.begin(), base.end(), full.begin(), full.end()).first == base.end();
+}
+
+// Each source image gets OUT/<relative name>.png: two sources with one stem (a.jpg, a.png), or one
+// named like the grid, would overwrite each other.
+void check_output_names(const std::vector<fs::path>& sources, const fs::path& out) {
+  std::map<fs::path, fs::path> written{{out / "stylize_grid.png", "the grid"}};
+  for (const fs::path& name : sources) {
+    fs::path file = out / name;
+    file.replace_extension(".png");
+    auto [it, fresh] = written.emplace(file, name);
+    if (!fresh) throw_usage("--source: " + name.string() + " and " + it->second.string() + " would both be written to " + file.string());
+  }
+}
+
 fs::path existing_folder(const std::string& path, const char* option) {
   if (!fs::is_directory(path)) throw_usage(std::string(option) + " " + path + ": not a folder");
   return fs::path(path);
@@ -67,15 +86,15 @@ void register_stylize(CLI::App& app) {
     apply_threads(args->threads);
     const fs::path source = existing_folder(args->source, "--source"), target = existing_folder(args->target, "--target");
     const fs::path out(args->out);
-    const fs::path out_full = fs::weakly_canonical(out), source_full = fs::canonical(source);
-    if (std::mismatch(source_full.begin(), source_full.end(), out_full.begin(), out_full.end()).first == source_full.end())
-      throw_usage("--out " + args->out + " is inside the source folder: its images could be overwritten or stylized twice");
+    for (const auto& [folder, option] : {std::pair{source, "--source"}, std::pair{target, "--target"}})
+      if (inside(out, folder))
+        throw_usage("--out " + args->out + " is inside the " + option + " folder: its images could be overwritten or read back");
+    if (args->grid_rows < 1) throw_usage("--grid-rows must be at least 1");
     auto stylizer = make_fast_stylizer(args->options);
-    std::vector<fs::path> sources = list_image_files(source);
+    std::vector<fs::path> sources = list_image_files(source);  // none: an error naming the folder
     const std::vector<fs::path> targets = list_image_files(target);
-    if (sources.empty()) throw_usage("--source " + args->source + ": no images");
-    if (targets.empty()) throw_usage("--target " + args->target + ": no images");
     if (args->limit > 0 && static_cast<int64_t>(sources.size()) > args->limit) sources.resize(args->limit);
+    check_output_names(sources, out);
     std::vector<cv::Mat> rows;
     for (size_t i = 0; i < sources.size(); ++i) {
       const cv::Mat s = read_image_rgb(source / sources[i]), t = read_image_rgb(target / targets[i % targets.size()]);

@@ -1,6 +1,6 @@
 // `lesseg stylize` on the synthetic world's two domains: every source image is written stylized, its
-// colour statistics move toward the target's, the grid is written; writing into the source folder is
-// refused (exit 2) and nothing there changes.
+// colour statistics move toward the target's, the grid is written; writing into the source folder
+// (given absolute, or relative and not yet existing) is refused (exit 2) and nothing there changes.
 #include <gtest/gtest.h>
 #include <opencv2/core.hpp>
 
@@ -43,7 +43,12 @@ TEST(Stylize, WritesStylizedSourceImagesAndAGrid) {
   const auto before = fs::last_write_time(source / "source_000000.png");
   auto refused = run_cli("stylize --source " + source.string() + " --target " + target.string() + " --out " + source.string());
   EXPECT_EQ(refused.code, 2) << refused.output;
-  EXPECT_NE(refused.output.find("inside the source folder"), std::string::npos) << refused.output;
+  EXPECT_NE(refused.output.find("inside the --source folder"), std::string::npos) << refused.output;
+  // A relative --out that does not exist yet, from inside the source folder: refused as well.
+  refused = smoke::run_command("cd " + source.string() + " && " + LESSEG_CLI + " stylize --source . --target " +
+                               target.string() + " --out styled");
+  EXPECT_EQ(refused.code, 2) << refused.output;
+  EXPECT_FALSE(fs::exists(source / "styled"));
   EXPECT_EQ(fs::last_write_time(source / "source_000000.png"), before);
 }
 

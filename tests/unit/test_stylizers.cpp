@@ -33,6 +33,12 @@ TEST(Stylizer, FastStylizersPairEachSourceWithATargetAndStayInRange) {
     EXPECT_LE(out.max().item<float>(), 1.0f) << name;
     EXPECT_LT(out.mean().item<float>(), source.mean().item<float>() - 0.2f) << name << ": darker, like the target";
   }
+  // Pairing: source i takes target i mod 2 (constant targets: AdaIN moves each image to its colour).
+  const at::Tensor flat = torch::stack({torch::full({3, 8, 8}, 0.2), torch::full({3, 8, 8}, 0.7)});
+  const at::Tensor paired = make_fast_stylizer({"adain", 0.0, 1.0})->stylize(source, flat).mean({1, 2, 3});
+  EXPECT_NEAR(paired[0].item<float>(), 0.2f, 1e-4);
+  EXPECT_NEAR(paired[1].item<float>(), 0.7f, 1e-4);
+  EXPECT_NEAR(paired[2].item<float>(), 0.2f, 1e-4);
   EXPECT_THROW(make_fast_stylizer({"cyclegan", 0.01, 1.0}), Error);
   EXPECT_THROW(make_fast_stylizer({"fda", 0.7, 1.0}), Error);
 }

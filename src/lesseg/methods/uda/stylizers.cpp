@@ -14,7 +14,7 @@ namespace {
 at::Tensor references_for(const at::Tensor& source, const at::Tensor& target) {
   if (source.dim() != 4 || target.dim() != 4 || source.size(1) != target.size(1) || target.size(0) == 0)
     throw_usage("stylize: source and target must be (N, C, H, W) batches with the same channels");
-  at::Tensor style = target.to(source.dtype());
+  at::Tensor style = target.to(source.device(), source.scalar_type());
   if (style.size(2) != source.size(2) || style.size(3) != source.size(3))
     style = torch::nn::functional::interpolate(
         style, torch::nn::functional::InterpolateFuncOptions()
