@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include <torch/torch.h>
 
@@ -25,35 +26,34 @@ at::Tensor references_for(const at::Tensor& source, const at::Tensor& target) {
   return style.index_select(0, index.to(style.device()));
 }
 
-class FdaStylizer : public Stylizer {
+// A training-free stylizer: one image-to-image transfer applied to each source and its reference.
+class TransferStylizer : public Stylizer {
  public:
-  explicit FdaStylizer(double beta) : beta_(beta) {}
-  std::string name() const override { return "fda"; }
+  using Transfer = std::function<at::Tensor(const at::Tensor& source, const at::Tensor& reference)>;
+  TransferStylizer(std::string name, Transfer transfer) : name_(std::move(name)), transfer_(std::move(transfer)) {}
+  std::string name() const override { return name_; }
   at::Tensor stylize(const at::Tensor& source, const at::Tensor& target) override {
-    return fda_transfer(source, references_for(source, target), beta_).clamp(0, 1);
+    return transfer_(source, references_for(source, target)).clamp(0, 1);
   }
 
  private:
-  double beta_;
+  std::string name_;
+  Transfer transfer_;
 };
 
-class AdainStylizer : public Stylizer {
- public:
-  explicit AdainStylizer(double strength) : strength_(strength) {}
-  std::string name() const override { return "adain"; }
-  at::Tensor stylize(const at::Tensor& source, const at::Tensor& target) override {
-    return adain_transfer(source, references_for(source, target), strength_).clamp(0, 1);
-  }
+void check_beta(double beta) {
+  if (!(beta >= 0 && beta < 0.5)) throw_usage("FDA beta must be in [0, 0.5)");
+}
 
- private:
-  double strength_;
-};
+void check_strength(double strength) {
+  if (!(strength >= 0 && strength <= 1)) throw_usage("AdaIN strength must be in [0, 1]");
+}
 
 }  // namespace
 
 at::Tensor fda_transfer(const at::Tensor& source, const at::Tensor& target, double beta) {
   if (source.sizes() != target.sizes()) throw_usage("FDA needs a source and a target of the same shape");
-  if (!(beta >= 0 && beta < 0.5)) throw_usage("FDA beta must be in [0, 0.5)");
+  check_beta(beta);
   const int64_t h = source.size(-2), w = source.size(-1);
   const int64_t half = static_cast<int64_t>(std::floor(static_cast<double>(std::min(h, w)) * beta));
   const at::Tensor spectrum = torch::fft::fft2(source);
@@ -72,7 +72,7 @@ at::Tensor fda_transfer(const at::Tensor& source, const at::Tensor& target, doub
 
 at::Tensor adain_transfer(const at::Tensor& source, const at::Tensor& target, double strength) {
   if (source.sizes() != target.sizes()) throw_usage("AdaIN transfer needs a source and a target of the same shape");
-  if (!(strength >= 0 && strength <= 1)) throw_usage("AdaIN strength must be in [0, 1]");
+  check_strength(strength);
   const std::vector<int64_t> pixels{2, 3};
   const at::Tensor mean_s = source.mean(pixels, true), std_s = source.std(pixels, false, true);
   const at::Tensor mean_t = target.mean(pixels, true), std_t = target.std(pixels, false, true);
@@ -81,13 +81,14 @@ at::Tensor adain_transfer(const at::Tensor& source, const at::Tensor& target, do
 }
 
 std::unique_ptr<Stylizer> make_fast_stylizer(const FastStylizerOptions& options) {
+  using std::placeholders::_1, std::placeholders::_2;
   if (options.name == "fda") {
-    if (!(options.fda_beta >= 0 && options.fda_beta < 0.5)) throw_usage("FDA beta must be in [0, 0.5)");
-    return std::make_unique<FdaStylizer>(options.fda_beta);
+    check_beta(options.fda_beta);  // refused here, before any image is read
+    return std::make_unique<TransferStylizer>("fda", std::bind(fda_transfer, _1, _2, options.fda_beta));
   }
   if (options.name == "adain") {
-    if (!(options.adain_strength >= 0 && options.adain_strength <= 1)) throw_usage("AdaIN strength must be in [0, 1]");
-    return std::make_unique<AdainStylizer>(options.adain_strength);
+    check_strength(options.adain_strength);
+    return std::make_unique<TransferStylizer>("adain", std::bind(adain_transfer, _1, _2, options.adain_strength));
   }
   throw_usage("unknown stylizer '" + options.name + "' (known: fda, adain)");
 }
