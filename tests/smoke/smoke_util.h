@@ -8,11 +8,24 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 namespace lesseg::smoke {
 
+// Removes this process's smoke folder at exit when every test passed (runs and checkpoints add up
+// to gigabytes over the suite); a failure leaves it to look at.
+struct RemoveWhenPassed {
+  std::filesystem::path dir;
+  ~RemoveWhenPassed() {
+    std::error_code ignored;
+    if (::testing::UnitTest::GetInstance()->Passed()) std::filesystem::remove_all(dir, ignored);
+  }
+};
+
 inline std::filesystem::path fresh_dir(const std::string& name) {
-  std::filesystem::path dir =
-      std::filesystem::temp_directory_path() / ("lesseg_smoke_" + std::to_string(::getpid())) / name;
+  const std::filesystem::path root = std::filesystem::temp_directory_path() / ("lesseg_smoke_" + std::to_string(::getpid()));
+  static RemoveWhenPassed cleanup{root};
+  std::filesystem::path dir = root / name;
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir.parent_path());
   return dir;

@@ -27,6 +27,7 @@
 #include "lesseg/engine/store.h"
 #include "lesseg/io/safetensors.h"
 #include "lesseg/methods/instance_model.h"
+#include "smoke_util.h"
 
 namespace lesseg {
 namespace {
@@ -34,8 +35,7 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 fs::path fresh_dir(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("lesseg_ddp_" + std::to_string(::getpid())) / name;
-  fs::remove_all(dir);
+  fs::path dir = smoke::fresh_dir("ddp_" + name);
   fs::create_directories(dir);
   return dir;
 }

@@ -5,7 +5,7 @@ namespace lesseg {
 
 const char* default_config_yaml() {
   return R"YAML(
-method: supervised          # train: supervised | cps | unimatch | igldt | cutler | pretrain: simclr | samclr | dino | mae
+method: supervised          # train: supervised | cps | unimatch | igldt | dacs | cutler | pretrain: simclr | samclr | dino | mae
 seed: 0
 device: cpu                 # cpu | cuda | cuda:N
 threads: 0                  # intra-op threads; 0 = all usable cores
@@ -230,6 +230,37 @@ igldt:                      # IGL-DT: global teacher = model.* (SwinUnet), local
   weight_local: 1.0
   weight_discrepancy: 1.0
   local_grid: 4
+
+uda:                        # two domains (spec uda.md): a labeled source, an unlabeled target; data.* augmentation
+                            # applies to both, data.holdout holds out source images (no target label chooses anything)
+  source:
+    format: ""              # "" = one domain (data.*); else any data.format, e.g. gta5, synthia, synth
+    root: ""
+    split: train
+    match: ""               # keep only images whose name matches this glob ("" = all), e.g. "0001TP_*"
+    exclude: ""             # leave out images whose name matches this glob
+    domain: source          # synth: which domain the world renders
+    class_map: ""           # "" = classes map by name; else a YAML file {source class: target class}, others ignored
+  target:
+    format: synth
+    root: ""
+    split: train            # the images adapted to (labels withheld)
+    match: ""
+    exclude: ""
+    domain: target          # synth
+    eval_split: val         # the images reported (their labels are read only to score)
+    eval_tail: 0            # > 0: the last N images of `split` (by name) are reported instead, never adapted to
+  oracle: false             # train on the target's adaptation images with their labels: the target-trained ceiling
+  rare_class_temperature: 0.0   # > 0: draw labeled images by class rarity (DAFormer RCS: 0.01); 0 = uniform
+  rare_class_min_pixels: 3000   # an image shows a class when it holds this many of its pixels
+
+dacs:                       # ClassMix self-training with an EMA teacher (dacs, and the base of csa)
+  threshold: 0.968          # pseudo-label confidence counted in the target pixels' weight (their confident fraction)
+  ema: 0.999                # teacher momentum cap: min(1 - 1/(t+1), ema)
+  jitter_strength: 0.2      # colour jitter of the mixed images (applied with probability 0.8)
+  blur: true                # Gaussian blur of the mixed images (probability 0.5, sigma 0.15-1.15)
+  ignore_top: 0             # target rows at the top of a crop weighted 0 (DAFormer, Cityscapes: 15)
+  ignore_bottom: 0          # ... at the bottom (Cityscapes: 120, the ego car)
 
 eval:
   batch_size: 8

@@ -36,6 +36,7 @@ Loader::Loader(SegDatasetPtr dataset, LoaderOptions options, SamplerState start)
       sampler_(dataset_->size(), options.shuffle, options.seed, options.rank, options.world_size),
       planned_(start),
       consumed_(start) {
+  if (!options_.sample_weights.empty()) sampler_.set_weights(options_.sample_weights);
   for (int i = 0; i < std::max(1, options_.workers); ++i) workers_.emplace_back([this] { worker_loop(); });
 }
 

@@ -53,6 +53,9 @@ struct LoaderOptions {
   // Unreadable or invalid samples (bad_input) are skipped, counted and replaced by the next index
   // instead of stopping the run.
   bool skip_bad_images = false;
+  // Non-empty: each epoch draws the samples with replacement by these weights (one per dataset
+  // sample; rare-class sampling, data/rare_class.h) instead of a permutation.
+  std::vector<double> sample_weights;
   std::array<double, 3> mean{0.485, 0.456, 0.406};
   std::array<double, 3> std{0.229, 0.224, 0.225};
 };

@@ -2,6 +2,7 @@
 
 #include "lesseg/core/config.h"
 #include "lesseg/core/error.h"
+#include "lesseg/data/domains.h"
 #include "lesseg/data/formats/formats.h"
 #include "lesseg/data/synth/synth.h"
 
@@ -21,17 +22,23 @@ SegDatasetPtr open_dataset_by_format(const std::string& format, const std::strin
               "' (known: synth, folder, camvid, cityscapes, gta5, synthia, ade20k, voc, coco)");
 }
 
-namespace {
-SegDatasetPtr open_synth(const Config& config, const std::string& split) {
+synth::Options synth_options_from(const Config& config, const std::string& domain) {
   synth::Options options;
-  options.domain = config.get<std::string>("data.synth.domain");
-  std::string val_domain = config.get<std::string>("data.synth.val_domain");
-  if (split == "val" && !val_domain.empty()) options.domain = val_domain;
+  options.domain = domain;
   if (options.domain != "source" && options.domain != "target")
-    throw_usage("data.synth.domain must be 'source' or 'target', got '" + options.domain + "'");
+    throw_usage("the synthetic world's domain must be 'source' or 'target', got '" + options.domain + "'");
   options.shift = config.get<double>("data.synth.shift");
   options.size = config.get<int>("data.synth.size");
   options.seed = static_cast<uint64_t>(config.get<int64_t>("data.synth.seed"));
+  return options;
+}
+
+namespace {
+SegDatasetPtr open_synth(const Config& config, const std::string& split) {
+  std::string domain = config.get<std::string>("data.synth.domain");
+  const std::string val_domain = config.get<std::string>("data.synth.val_domain");
+  if (split == "val" && !val_domain.empty()) domain = val_domain;
+  const synth::Options options = synth_options_from(config, domain);
   const int64_t num_train = config.get<int64_t>("data.synth.num_train");
   const int64_t num_val = config.get<int64_t>("data.synth.num_val");
   if (split == "train") return std::make_shared<synth::SynthDataset>(options, num_train, 0);
@@ -46,6 +53,7 @@ std::pair<int, int> pair_of(const Config& config, const std::string& key) {
 }  // namespace
 
 SegDatasetPtr open_dataset(const Config& config, const std::string& split, bool apply_labeled_fraction) {
+  if (split == "val" && is_two_domain(config)) return open_target_eval(config);
   const std::string format = config.get<std::string>("data.format");
   SegDatasetPtr dataset;
   if (format == "synth") {

@@ -24,6 +24,9 @@ SamplerState state_after_batches(int64_t batches, int64_t batches_per_epoch, int
 class ShardedSampler {
  public:
   ShardedSampler(size_t dataset_size, bool shuffle, uint64_t seed, int rank = 0, int world_size = 1);
+  // Weighted sampling instead of a permutation: each epoch draws dataset_size indices with
+  // replacement, index i with probability weights[i] / sum (rare-class sampling). Needs shuffle.
+  void set_weights(std::vector<double> weights);
   // This rank's indices for one epoch (padded by wrapping so every rank gets the same count).
   std::vector<size_t> epoch_indices(int64_t epoch) const;
   size_t per_rank() const;
@@ -34,6 +37,7 @@ class ShardedSampler {
   size_t size_;
   bool shuffle_;
   uint64_t seed_;
+  std::vector<double> cumulative_;  // empty: a permutation
   int rank_, world_size_;
 };
 

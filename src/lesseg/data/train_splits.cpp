@@ -13,6 +13,7 @@
 #include "lesseg/core/error.h"
 #include "lesseg/core/fs.h"
 #include "lesseg/core/rng.h"
+#include "lesseg/data/domains.h"
 #include "lesseg/data/open.h"
 
 namespace lesseg {
@@ -67,6 +68,7 @@ std::vector<std::string> read_name_list(const std::filesystem::path& file) {
 }
 
 TrainSplits open_train_splits(const Config& config, const std::filesystem::path& run_dir, bool write_lists) {
+  if (is_two_domain(config)) return open_domain_splits(config, run_dir, write_lists);
   const auto seed = static_cast<uint64_t>(config.get<int64_t>("seed"));
   std::string labeled = config.get<std::string>("data.labeled");
   const double fraction = config.get<double>("data.labeled_fraction");

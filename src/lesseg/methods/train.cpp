@@ -4,6 +4,7 @@
 #include "lesseg/methods/cutler/cutler.h"
 #include "lesseg/methods/semi/semi.h"
 #include "lesseg/methods/supervised/supervised.h"
+#include "lesseg/methods/uda/uda.h"
 
 namespace lesseg {
 
@@ -14,6 +15,7 @@ const std::vector<TrainMethod>& train_methods() {
       {"unimatch", "semi-supervised: weak-to-strong consistency, two strong views, feature perturbation", train_unimatch},
       {"igldt", "semi-supervised: CPS teachers (SwinUnet + ResUnet), then a student with global / local / discrepancy terms",
        train_igldt},
+      {"dacs", "domain adaptation: ClassMix of source classes onto target images, EMA-teacher pseudo-labels", train_dacs},
       {"cutler", "class-agnostic instance segmentation (SOLOv2) on pseudo-masks, DropLoss, copy-paste", train_cutler},
   };
   return methods;

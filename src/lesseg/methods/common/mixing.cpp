@@ -43,7 +43,7 @@ at::Tensor cutmix_boxes(int64_t batch, int64_t height, int64_t width, const CutM
 
 at::Tensor classmix_masks(const at::Tensor& labels, int64_t ignore_index, std::mt19937_64& rng) {
   if (labels.dim() != 3) throw_usage("ClassMix needs labels [B, H, W]");
-  auto masks = torch::zeros(labels.sizes(), torch::kBool);
+  auto masks = torch::zeros(labels.sizes(), labels.options().dtype(torch::kBool));
   for (int64_t b = 0; b < labels.size(0); ++b) {
     const auto label = labels[b].to(torch::kLong);
     auto present = std::get<0>(at::_unique(label.flatten()));  // sorted, so the draw depends on the rng alone
@@ -52,7 +52,7 @@ at::Tensor classmix_masks(const at::Tensor& labels, int64_t ignore_index, std::m
     std::shuffle(classes.begin(), classes.end(), rng);
     classes.resize((classes.size() + 1) / 2);
     if (classes.empty()) continue;
-    auto chosen = torch::tensor(classes, torch::kLong);
+    auto chosen = torch::tensor(classes, torch::kLong).to(labels.device());
     masks[b] = torch::isin(label, chosen);
   }
   return masks;

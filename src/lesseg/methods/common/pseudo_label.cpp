@@ -27,4 +27,21 @@ at::Tensor confident_cross_entropy(const at::Tensor& logits, const PseudoLabel& 
   return (per_pixel * kept.to(per_pixel.dtype())).sum() / valid.sum().clamp_min(1).to(per_pixel.dtype());
 }
 
+double confident_fraction(const PseudoLabel& target, double threshold, const at::Tensor& ignored) {
+  auto kept = target.confidence.ge(threshold);
+  if (!ignored.defined()) return kept.to(torch::kDouble).mean().item<double>();
+  const auto valid = ignored.logical_not();
+  const double count = valid.sum().item<double>();
+  return count == 0 ? 0.0 : kept.logical_and(valid).sum().item<double>() / count;
+}
+
+at::Tensor weighted_cross_entropy(const at::Tensor& logits, const at::Tensor& labels, const at::Tensor& weights,
+                                  int64_t ignore_index) {
+  if (logits.dim() != 4 || labels.sizes() != logits.select(1, 0).sizes() || weights.sizes() != labels.sizes())
+    throw_usage("weighted_cross_entropy: logits [B, C, H, W], labels and weights [B, H, W]");
+  auto per_pixel = torch::nn::functional::cross_entropy(
+      logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone).ignore_index(ignore_index));
+  return (per_pixel * weights.to(per_pixel.dtype())).mean();
+}
+
 }  // namespace lesseg

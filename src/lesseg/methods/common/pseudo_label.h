@@ -22,4 +22,13 @@ PseudoLabel pseudo_label(const at::Tensor& probabilities);
 at::Tensor confident_cross_entropy(const at::Tensor& logits, const PseudoLabel& target, double threshold,
                                    const at::Tensor& ignored = {});
 
+// ref: DACS / DAFormer: one weight for a whole pseudo-labeled batch, the fraction of its pixels
+// (not `ignored`) whose confidence >= threshold (DAFormer: 0.968).
+double confident_fraction(const PseudoLabel& target, double threshold, const at::Tensor& ignored = {});
+
+// Cross-entropy with a weight per pixel [B, H, W], averaged over all pixels (DAFormer's mixed
+// loss: mmseg's weighted mean); pixels labeled ignore_index count as 0.
+at::Tensor weighted_cross_entropy(const at::Tensor& logits, const at::Tensor& labels, const at::Tensor& weights,
+                                  int64_t ignore_index);
+
 }  // namespace lesseg

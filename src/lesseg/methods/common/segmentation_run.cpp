@@ -8,9 +8,17 @@
 #include "lesseg/core/fs.h"
 #include "lesseg/data/loader_config.h"
 #include "lesseg/data/open.h"
+#include "lesseg/data/rare_class.h"
 #include "lesseg/models/weights.h"
 
 namespace lesseg {
+
+LoaderOptions labeled_loader_options(const Config& config, const SegmentationRun& run) {
+  LoaderOptions options = run.dist ? train_loader_options(config, run.dist->rank(), run.dist->world_size())
+                                   : train_loader_options(config);
+  options.sample_weights = run.labeled_weights;
+  return options;
+}
 
 SegmentationRun open_segmentation_run(const Config& config, const std::filesystem::path& run_dir) {
   SegmentationRun run;
@@ -30,6 +38,7 @@ SegmentationRun open_segmentation_run(const Config& config, const std::filesyste
   if (config.get<std::string>("train.select") == "best" && !run.splits.selection)
     throw_usage("train.select best needs data.holdout: choosing weights on the reported split (data.val_split) "
                 "would overstate them");
+  run.labeled_weights = rare_class_weights_from(config, *run.splits.labeled);
   run.eval.batch_size = config.get<int>("eval.batch_size");
   run.eval.max_images = config.get<int64_t>("eval.max_images");
   run.eval.augment = eval_augment_from(config);

@@ -25,6 +25,7 @@ struct SegmentationRun {
   EvalOptions eval;
   bool main_rank = true;
   std::filesystem::path run_dir;
+  std::vector<double> labeled_weights;  // rare-class sampling of the labeled images; empty: uniform
 
   // The split evaluated while training: the held-out images, else the reported split (watched,
   // never selected on: train.select best needs data.holdout).
@@ -38,6 +39,10 @@ SegmentationRun open_segmentation_run(const Config& config, const std::filesyste
 
 // mIoU & co. of `model` on `dataset`, the ranks' confusion matrices summed.
 nlohmann::json evaluate_on(Segmenter& model, const SegDatasetPtr& dataset, const SegmentationRun& run);
+
+// The labeled images' training loader: data.* augmentation, this rank's share of train.batch_size,
+// rare-class sampling when the run has it.
+LoaderOptions labeled_loader_options(const Config& config, const SegmentationRun& run);
 
 // Refused (exit 2) when the labeled split cannot fill one batch of `batch_size` images.
 void check_labeled_fills_batch(const SegmentationRun& run, int64_t batch_size);

@@ -29,8 +29,8 @@ SemiTask::SemiTask(const Config& config, const SegmentationRun& run, int strong_
     throw_usage("a semi-supervised method needs unlabeled images: set data.labeled (a count, fraction or list) "
                 "or data.unlabeled_split");
   const int rank = run.dist ? run.dist->rank() : 0, world = run.dist ? run.dist->world_size() : 1;
-  labeled_options_ = train_loader_options(config, rank, world);
-  unlabeled_options_ = labeled_options_;
+  labeled_options_ = labeled_loader_options(config, run);
+  unlabeled_options_ = train_loader_options(config, rank, world);
   const int unlabeled_batch = config.get<int>("semi.unlabeled_batch_size");
   if (unlabeled_batch < 0) throw_usage("semi.unlabeled_batch_size must be >= 0");
   if (unlabeled_batch > 0) {
@@ -76,10 +76,14 @@ at::Tensor SemiTask::follow_mix(const at::Tensor& target, const at::Tensor& mask
   return mix(target, target.roll(1, 0), mask);
 }
 
+std::mt19937_64 SemiTask::step_rng(uint64_t salt) {
+  return std::mt19937_64(mix_seed({seed_, static_cast<uint64_t>(step_), static_cast<uint64_t>(draws_++), salt}));
+}
+
 MixedView SemiTask::cutmix(const at::Tensor& images, const CutMixOptions& options) {
   if (images.size(0) < 2)  // the partner is the next image of the batch: alone, an image would mix with itself
     throw_usage("CutMix needs at least 2 unlabeled images per rank (semi.unlabeled_batch_size / ranks)");
-  std::mt19937_64 rng(mix_seed({seed_, static_cast<uint64_t>(step_), static_cast<uint64_t>(draws_++), 0xc07}));
+  std::mt19937_64 rng = step_rng(0xc07);
   MixedView out;
   out.mask = cutmix_boxes(images.size(0), images.size(2), images.size(3), options, rng).to(images.device());
   out.images = follow_mix(images, out.mask);

@@ -43,6 +43,9 @@ class SemiTask : public TrainTask {
   // confidences, ignore masks follow the images this way).
   static at::Tensor follow_mix(const at::Tensor& target, const at::Tensor& mask);
   at::Tensor supervised_loss(const at::Tensor& logits, const at::Tensor& labels) const;
+  // A random stream for this step's draws (CutMix boxes, ClassMix classes): seeded by (seed, step,
+  // draw, salt), so a resumed run draws the same.
+  std::mt19937_64 step_rng(uint64_t salt);
 
   const SegmentationRun& run_;
   int64_t ignore_index_;

@@ -19,8 +19,7 @@ namespace {
 class SupervisedTask : public TrainTask {
  public:
   SupervisedTask(const Config& config, Segmenter model, const SegmentationRun& run) : model_(std::move(model)), run_(run) {
-    loader_options_ = run.dist ? train_loader_options(config, run.dist->rank(), run.dist->world_size())
-                               : train_loader_options(config);
+    loader_options_ = labeled_loader_options(config, run);
     freeze_bn_ = config.get<bool>("train.freeze_bn");
     check_labeled_fills_batch(run, loader_options_.batch_size);
     restore({});
