@@ -17,7 +17,9 @@ void register_synth(CLI::App& app) {
   cmd->add_option("--out", args->out, "Output folder")->required();
   cmd->add_option("--domain", args->options.domain, "source (flat rendered colours) or target (textures, noise, blur, lighting)")
       ->check(CLI::IsMember({"source", "target"}));
-  cmd->add_option("--shift", args->options.shift, "Strength of the target domain's shift (0..1)");
+  cmd->add_option("--shift", args->options.shift, "Strength of the target domain's shift (1 = the default target; larger is further)");
+  cmd->add_option("--degrade", args->options.degrade,
+                  "Strength of the target's photometric part alone (light, cast, blur, noise); < 0 = --shift");
   cmd->add_option("--size", args->options.size, "Image side in pixels");
   cmd->add_option("--seed", args->options.seed, "Random seed");
   cmd->add_option("--train", args->train, "Training scenes");

@@ -1,6 +1,7 @@
 // Adaptation methods end to end on the synthetic world's domain shift, at test sizes: a DACS run
 // learns to segment the target, and a resumed run ends with the same weights (student, teacher).
 #include <filesystem>
+#include <fstream>
 #include <map>
 
 #include <gtest/gtest.h>
@@ -56,6 +57,39 @@ TEST(Adaptation, DacsResumedRunEndsWithTheSameWeights) {
   auto a = weights(straight / "model.safetensors"), b = weights(resumed / "model.safetensors");
   ASSERT_EQ(a.size(), b.size());
   for (auto& [name, tensor] : a) EXPECT_TRUE(torch::equal(tensor, b.at(name))) << name;
+}
+
+// CSA with FDA stylization, the contrast from step 1: stopped after 2 of 4 steps and resumed ends
+// with the same weights (heads, teacher and prototypes are in the checkpoint); switching the parts
+// off drops their terms.
+TEST(Adaptation, CsaResumesExactlyAndItsSwitchesDropTheirTerms) {
+  configure_threads(2);
+  auto settings = tiny_uda(4, {"train.checkpoint_every=2", "train.schedule=constant", "eval.max_images=4",
+                               "csa.contrast_start=0.25", "csa.cam_start=0.25", "csa.projection_dim=64", "csa.pixels=256"});
+  fs::path straight = smoke::fresh_dir("csa_straight"), resumed = smoke::fresh_dir("csa_resumed");
+  train_csa(Config::load("", settings), straight);
+  auto half = settings;
+  half.push_back("train.iters=2");
+  train_csa(Config::load("", half), resumed);
+  train_csa(Config::load("", settings), resumed);
+  auto a = weights(straight / "model.safetensors"), b = weights(resumed / "model.safetensors");
+  ASSERT_EQ(a.size(), b.size());
+  for (auto& [name, tensor] : a) EXPECT_TRUE(torch::equal(tensor, b.at(name))) << name;
+  std::ifstream log(straight / "metrics.jsonl");
+  std::string line, last;
+  while (std::getline(log, line))
+    if (line.find("loss_contrast_target") != std::string::npos) last = line;
+  EXPECT_FALSE(last.empty()) << "no contrast term logged";
+
+  fs::path ablated = smoke::fresh_dir("csa_ablated");
+  auto off = settings;
+  for (const char* s : {"csa.contrast=false", "csa.cam=false", "csa.stylizer=none", "train.iters=2"}) off.push_back(s);
+  train_csa(Config::load("", off), ablated);
+  std::ifstream ablated_log(ablated / "metrics.jsonl");
+  while (std::getline(ablated_log, line)) {
+    EXPECT_EQ(line.find("contrast"), std::string::npos) << line;
+    EXPECT_EQ(line.find("cam_"), std::string::npos) << line;
+  }
 }
 
 TEST(Adaptation, DacsNeedsTwoDomains) {

@@ -10,6 +10,7 @@
 #include "lesseg/methods/common/batch_jitter.h"
 #include "lesseg/methods/common/mixing.h"
 #include "lesseg/methods/common/pseudo_label.h"
+#include "lesseg/methods/uda/prototypes.h"
 
 namespace lesseg {
 namespace {
@@ -96,6 +97,55 @@ TEST(WeightedSampler, DrawsByWeightAndRepeatsForASeed) {
   ShardedSampler other(4, true, 9);
   other.set_weights({0.0, 1.0, 3.0, 0.0});
   EXPECT_EQ(other.epoch_indices(7), sampler.epoch_indices(7));
+}
+
+TEST(Prototypes, UpdateIsTheEmaOfTheCamWeightedTopPixels) {
+  PrototypeBank bank(3, 2);
+  // Class 0: pixels (1, 0) with CAM 3, (0, 1) with CAM 1, (0.6, 0.8) with CAM 0.5 (left out by top 2).
+  // Class 2: one pixel. Class 1: none. One ignored pixel.
+  auto features = torch::tensor({1.0f, 0.0f, 0.0f, 1.0f, 0.6f, 0.8f, 0.0f, 1.0f, 1.0f, 0.0f}).view({5, 2});
+  auto labels = torch::tensor({0L, 0L, 0L, 2L, 255L});
+  auto scores = torch::zeros({5, 3});
+  scores[0][0] = 3.0;
+  scores[1][0] = 1.0;
+  scores[2][0] = 0.5;
+  scores[3][2] = 2.0;
+  bank->update(features, labels, scores, 2, 0.5, 255);
+  // First update: P_0 = normalize((3 (1, 0) + 1 (0, 1)) / 4) = (3, 1) / sqrt(10).
+  EXPECT_NEAR(bank->prototypes()[0][0].item<double>(), 3 / std::sqrt(10.0), 1e-6);
+  EXPECT_NEAR(bank->prototypes()[0][1].item<double>(), 1 / std::sqrt(10.0), 1e-6);
+  EXPECT_TRUE(torch::equal(bank->seen(), torch::tensor({true, false, true})));
+  EXPECT_TRUE(torch::allclose(bank->prototypes()[2], torch::tensor({0.0f, 1.0f})));
+  EXPECT_TRUE(torch::equal(bank->prototypes()[1], torch::zeros({2})));
+  // Second update of class 0 without scores (uniform, first top_k = 1 pixel: (0, 1)), momentum 0.5:
+  // normalize(0.5 (3, 1) / sqrt(10) + 0.5 (0, 1)).
+  bank->update(torch::tensor({0.0f, 1.0f}).view({1, 2}), torch::tensor({0L}), {}, 1, 0.5, 255);
+  const double x = 0.5 * 3 / std::sqrt(10.0), y = 0.5 * 1 / std::sqrt(10.0) + 0.5, n = std::hypot(x, y);
+  EXPECT_NEAR(bank->prototypes()[0][0].item<double>(), x / n, 1e-6);
+  EXPECT_NEAR(bank->prototypes()[0][1].item<double>(), y / n, 1e-6);
+}
+
+TEST(Prototypes, ContrastAndDiversityMatchHandComputedValues) {
+  PrototypeBank bank(3, 2);
+  bank->update(torch::tensor({1.0f, 0.0f, 0.0f, 1.0f}).view({2, 2}), torch::tensor({0L, 1L}), {}, 1, 0.0, 255);
+  // Pixel (1, 0) labeled 0, tau 0.5: logits (2, 0) -> CE = ln(1 + e^-2). A pixel of class 2 (no
+  // prototype yet) and an ignored one are left out.
+  auto features = torch::tensor({1.0f, 0.0f, 0.0f, 1.0f, 1.0f, 0.0f}).view({3, 2});
+  const double one = std::log(1 + std::exp(-2.0));
+  EXPECT_NEAR(prototype_contrast(features.slice(0, 0, 1), torch::tensor({0L}), bank, 0.5, 255).item<double>(), one, 1e-6);
+  EXPECT_NEAR(prototype_contrast(features, torch::tensor({0L, 2L, 255L}), bank, 0.5, 255).item<double>(), one, 1e-6);
+  // Weights scale each pixel: (0.5 one + 0.5 one) / 2 for two such pixels.
+  EXPECT_NEAR(prototype_contrast(features.slice(0, 0, 1).repeat({2, 1}), torch::tensor({0L, 0L}), bank, 0.5, 255,
+                                 torch::tensor({0.5f, 0.5f})).item<double>(), 0.5 * one, 1e-6);
+  // Mislabeled: the feature sits on prototype 1's side: CE = ln(1 + e^2).
+  EXPECT_NEAR(prototype_contrast(features.slice(0, 1, 2), torch::tensor({0L}), bank, 0.5, 255).item<double>(),
+              std::log(1 + std::exp(2.0)), 1e-6);
+  // Diversity: both pixels at (1, 0): p = (s, 1 - s), s = e^2 / (e^2 + 1); sum p ln p / (2 ln 2).
+  const double s = std::exp(2.0) / (std::exp(2.0) + 1);
+  EXPECT_NEAR(prototype_diversity(features.slice(0, 0, 1).repeat({2, 1}), bank, 0.5).item<double>(),
+              (s * std::log(s) + (1 - s) * std::log(1 - s)) / (2 * std::log(2.0)), 1e-6);
+  // One pixel on each prototype: p = (1/2, 1/2), the lowest value, -1/2.
+  EXPECT_NEAR(prototype_diversity(features.slice(0, 0, 2), bank, 0.5).item<double>(), -0.5, 1e-6);
 }
 
 }  // namespace

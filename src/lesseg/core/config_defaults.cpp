@@ -5,7 +5,7 @@ namespace lesseg {
 
 const char* default_config_yaml() {
   return R"YAML(
-method: supervised          # train: supervised | cps | unimatch | igldt | dacs | cutler | pretrain: simclr | samclr | dino | mae
+method: supervised          # train: supervised | cps | unimatch | igldt | dacs | csa | cutler | pretrain: simclr | samclr | dino | mae
 seed: 0
 device: cpu                 # cpu | cuda | cuda:N
 threads: 0                  # intra-op threads; 0 = all usable cores
@@ -38,7 +38,8 @@ data:
   synth:
     domain: source          # source | target (training images)
     val_domain: ""          # domain of validation images; "" = same as domain
-    shift: 1.0
+    shift: 1.0              # target domain: strength of the shift (appearance and photometric)
+    degrade: -1.0           # target: strength of the photometric part alone (light, cast, blur, noise); < 0 = shift
     size: 128
     num_train: 2000
     num_val: 200
@@ -261,6 +262,23 @@ dacs:                       # ClassMix self-training with an EMA teacher (dacs, 
   blur: true                # Gaussian blur of the mixed images (probability 0.5, sigma 0.15-1.15)
   ignore_top: 0             # target rows at the top of a crop weighted 0 (DAFormer, Cityscapes: 15)
   ignore_bottom: 0          # ... at the bottom (Cityscapes: 120, the ego car)
+
+csa:                        # CSA / CONFETI (spec uda.md) on top of dacs.*
+  stylizer: fda             # source images stylized toward the target batch: none | fda | adain (CUT: to come)
+  fda_beta: 0.01            # FDA's low-frequency window (paper range 0.01-0.09)
+  adain_strength: 1.0
+  cam: true                 # CAM head, its image-level loss, CAM-weighted prototypes (false: plain class means)
+  contrast: true            # pixel-to-prototype contrast on source, mixed and target pixels
+  projection_dim: 512
+  top_k: 32                 # pixels per class a prototype update takes (highest CAM)
+  prototype_ema: 0.999
+  tau: 0.1
+  pixels: 4096              # pixels sampled per contrast term
+  contrast_weight: 0.5
+  diversity_weight: 2.0     # the regulariser on the mean prototype prediction (prototypes.h)
+  cam_weight: 0.1           # CONFETII's CAM weight
+  cam_start: 0.025          # fraction of train.iters: CAM loss on mixed images from here (paper: 2000 of 80k)
+  contrast_start: 0.0375    # contrast, CAM-weighted prototypes and target pixels from here (paper: 3000 of 80k)
 
 eval:
   batch_size: 8

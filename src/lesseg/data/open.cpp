@@ -28,6 +28,7 @@ synth::Options synth_options_from(const Config& config, const std::string& domai
   if (options.domain != "source" && options.domain != "target")
     throw_usage("the synthetic world's domain must be 'source' or 'target', got '" + options.domain + "'");
   options.shift = config.get<double>("data.synth.shift");
+  options.degrade = config.get<double>("data.synth.degrade");
   options.size = config.get<int>("data.synth.size");
   options.seed = static_cast<uint64_t>(config.get<int64_t>("data.synth.seed"));
   return options;

@@ -16,6 +16,7 @@ const std::vector<TrainMethod>& train_methods() {
       {"igldt", "semi-supervised: CPS teachers (SwinUnet + ResUnet), then a student with global / local / discrepancy terms",
        train_igldt},
       {"dacs", "domain adaptation: ClassMix of source classes onto target images, EMA-teacher pseudo-labels", train_dacs},
+      {"csa", "domain adaptation: DACS + stylized source, CAM head, class prototypes, pixel-to-prototype contrast", train_csa},
       {"cutler", "class-agnostic instance segmentation (SOLOv2) on pseudo-masks, DropLoss, copy-paste", train_cutler},
   };
   return methods;

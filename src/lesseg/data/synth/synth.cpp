@@ -504,7 +504,7 @@ Scene render_scene(const Options& options, uint64_t index) {
   }
   if (options.domain == "target") {
     Rng look(mix_seed({options.seed, index, kTargetStream}));
-    apply_target(canvas, look, options.shift);
+    apply_target(canvas, look, options.degrade < 0 ? options.shift : options.degrade);
   }
   scene.image = to_rgb8(canvas);
   return scene;
@@ -526,7 +526,7 @@ Crop render_crop(const Options& options, uint64_t index) {
   paint_object(canvas, shape_mask(o, size), o);
   if (options.domain == "target") {
     Rng look(mix_seed({options.seed, index, kCropTargetStream}));
-    apply_target(canvas, look, options.shift);
+    apply_target(canvas, look, options.degrade < 0 ? options.shift : options.degrade);
   }
   return Crop{to_rgb8(canvas), o.category};
 }

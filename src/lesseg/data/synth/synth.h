@@ -15,6 +15,11 @@ namespace lesseg::synth {
 struct Options {
   std::string domain = "source";  // "source": flat rendered colours; "target": textures, noise, blur, lighting
   double shift = 1.0;             // strength of the target domain's shift, 0 = like source, 1 = full
+  // Strength of the target's photometric part alone (lighting, colour cast, blur, noise), which
+  // makes target scenes hard for any model; < 0: the same as `shift`. `shift` then sets the
+  // appearance part (coarser, fainter class textures; background blobs wearing object textures),
+  // which a model trained on the target learns and one trained on the source does not.
+  double degrade = -1.0;
   int size = 128;                 // square image side in pixels
   int min_objects = 3;
   int max_objects = 7;

@@ -88,9 +88,11 @@ LossTerms DacsTask::train_step(int64_t) {
   return {{"source", loss_source}, {"mix", loss_mix}};
 }
 
-void DacsTask::after_step(int64_t iter) {
+double DacsTask::teacher_momentum(int64_t iter) const {
   const double steps = double(iter + 1);
-  ema_update(*teacher_, *student_, std::min(1.0 - 1.0 / (steps + 1.0), ema_));
+  return std::min(1.0 - 1.0 / (steps + 1.0), ema_);
 }
+
+void DacsTask::after_step(int64_t iter) { ema_update(*teacher_, *student_, teacher_momentum(iter)); }
 
 }  // namespace lesseg

@@ -43,16 +43,18 @@ class DacsTask : public SemiTask {
   ClassMixed class_mix(const at::Tensor& source, const at::Tensor& source_labels, const at::Tensor& target,
                        const TargetLabel& target_label);
   void prepare_student();
+  // The teacher's momentum after step `iter` (0-based): min(1 - 1/(iter + 2), dacs.ema).
+  double teacher_momentum(int64_t iter) const;
 
   std::shared_ptr<torch::nn::Module> modules_;  // "student", "teacher", and what a subclass adds
   Segmenter student_, teacher_;
   std::vector<torch::Tensor> extra_trainable_;  // a subclass's heads
+  std::array<double, 3> mean_, std_;            // the loader's normalization
 
  private:
   double threshold_, ema_;
   int64_t ignore_top_, ignore_bottom_;
   BatchJitterOptions jitter_;
-  std::array<double, 3> mean_, std_;
 };
 
 }  // namespace lesseg

@@ -15,4 +15,10 @@ void require_two_domains(const Config& config, const std::string& method);
 // model.safetensors.
 TrainResult train_dacs(const Config& config, const std::filesystem::path& run_dir);
 
+// CSA (CONFETI): DACS plus a stylized source (csa.stylizer: fda or adain; CUT to come), a CAM head,
+// CAM-weighted class prototypes of the teacher and a pixel-to-prototype contrast; csa.* switches
+// each part off for the ablations. Saves the student as model.safetensors (the heads stay in the
+// checkpoints: a deployed segmenter does not need them).
+TrainResult train_csa(const Config& config, const std::filesystem::path& run_dir);
+
 }  // namespace lesseg

@@ -1,0 +1,233 @@
+// ref: Li et al. 2023, "Contrast, Stylize and Adapt" (CONFETI); facts from cxa9264/CONFETI
+// (specs/uda.md). DACS plus a stylized source, a CAM head, CAM-weighted class prototypes of the
+// teacher and a pixel-to-prototype contrast on source, mixed and target pixels.
+#include <torch/torch.h>
+
+#include "lesseg/core/config.h"
+#include "lesseg/core/error.h"
+#include "lesseg/engine/ema.h"
+#include "lesseg/methods/uda/dacs_task.h"
+#include "lesseg/methods/uda/prototypes.h"
+#include "lesseg/methods/uda/stylizers.h"
+#include "lesseg/methods/uda/uda.h"
+
+namespace lesseg {
+namespace {
+namespace F = torch::nn::functional;
+
+// On the backbone's deepest features: the CAM head (1x1 conv to the classes, no bias, N(0, 0.01))
+// and the projection head (1x1 conv to the contrast space, no bias).
+struct CsaHeadsImpl : torch::nn::Module {
+  CsaHeadsImpl(int64_t in, int64_t classes, int64_t dim)
+      : cam(register_module("cam", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, classes, 1).bias(false)))),
+        projection(register_module("projection", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, dim, 1).bias(false)))) {
+    torch::NoGradGuard no_grad;
+    cam->weight.normal_(0.0, 0.01);
+  }
+  torch::nn::Conv2d cam, projection;
+};
+TORCH_MODULE(CsaHeads);
+
+// What the student or teacher sees of a batch.
+struct Views {
+  at::Tensor logits;      // [B, C, H, W]
+  at::Tensor cam_logits;  // [B, C, h, w] before the ReLU
+  at::Tensor projected;   // [B, D, h, w], unit length along D
+};
+
+struct CsaOptions {
+  std::string stylizer = "fda";
+  FastStylizerOptions fast;
+  bool cam = true, contrast = true;
+  int64_t dim = 512, top_k = 32, pixels = 4096;
+  double prototype_ema = 0.999, tau = 0.1;
+  double contrast_weight = 0.5, diversity_weight = 2.0, cam_weight = 0.1;
+  int64_t cam_from = 0, contrast_from = 0;  // iterations
+};
+
+CsaOptions csa_options_from(const Config& config) {
+  CsaOptions o;
+  o.stylizer = config.get<std::string>("csa.stylizer");
+  o.fast.name = o.stylizer;
+  o.fast.fda_beta = config.get<double>("csa.fda_beta");
+  o.fast.adain_strength = config.get<double>("csa.adain_strength");
+  o.cam = config.get<bool>("csa.cam");
+  o.contrast = config.get<bool>("csa.contrast");
+  o.dim = config.get<int64_t>("csa.projection_dim");
+  o.top_k = config.get<int64_t>("csa.top_k");
+  o.pixels = config.get<int64_t>("csa.pixels");
+  o.prototype_ema = config.get<double>("csa.prototype_ema");
+  o.tau = config.get<double>("csa.tau");
+  o.contrast_weight = config.get<double>("csa.contrast_weight");
+  o.diversity_weight = config.get<double>("csa.diversity_weight");
+  o.cam_weight = config.get<double>("csa.cam_weight");
+  const auto iters = static_cast<double>(config.get<int64_t>("train.iters"));
+  const double cam_start = config.get<double>("csa.cam_start"), contrast_start = config.get<double>("csa.contrast_start");
+  if (cam_start < 0 || cam_start > 1 || contrast_start < 0 || contrast_start > 1)
+    throw_usage("csa.cam_start and csa.contrast_start are fractions of train.iters in [0, 1]");
+  o.cam_from = static_cast<int64_t>(std::llround(cam_start * iters));
+  o.contrast_from = static_cast<int64_t>(std::llround(contrast_start * iters));
+  if (o.stylizer != "none" && o.stylizer != "fda" && o.stylizer != "adain")
+    throw_usage("csa.stylizer must be none, fda or adain (CUT is not in lesseg yet), got '" + o.stylizer + "'");
+  if (o.dim < 1 || o.top_k < 1 || o.pixels < 1 || !(o.tau > 0)) throw_usage("csa: projection_dim, top_k, pixels and tau must be > 0");
+  if (o.prototype_ema < 0 || o.prototype_ema >= 1) throw_usage("csa.prototype_ema must be in [0, 1)");
+  return o;
+}
+
+// [B, H, W] labels -> [B, C] multi-hot of the classes present (ignore_index left out).
+at::Tensor classes_present(const at::Tensor& labels, int64_t classes, int64_t ignore_index) {
+  auto valid = labels.ne(ignore_index);
+  auto one_hot = F::one_hot(labels.masked_fill(valid.logical_not(), 0), classes).masked_fill(valid.logical_not().unsqueeze(-1), 0);
+  return one_hot.flatten(1, 2).amax(1).to(torch::kFloat);
+}
+
+// Labels [B, H, W] nearest-downsampled to the feature grid [h, w].
+at::Tensor to_grid(const at::Tensor& labels, int64_t h, int64_t w) {
+  return F::interpolate(labels.unsqueeze(1).to(torch::kFloat),
+                        F::InterpolateFuncOptions().size(std::vector<int64_t>{h, w}).mode(torch::kNearest))
+      .squeeze(1)
+      .to(torch::kLong);
+}
+
+// [B, D, h, w] -> [B h w, D]
+at::Tensor rows(const at::Tensor& map) { return map.permute({0, 2, 3, 1}).reshape({-1, map.size(1)}); }
+
+class CsaTask : public DacsTask {
+ public:
+  CsaTask(const Config& config, const SegmentationRun& run, Segmenter student, Segmenter teacher)
+      : DacsTask(config, run, std::move(student), std::move(teacher)), options_(csa_options_from(config)) {
+    const int64_t channels = student_->backbone().feature_specs().back().channels, classes = run.num_classes();
+    heads_ = modules_->register_module("heads", CsaHeads(channels, classes, options_.dim));
+    teacher_heads_ = modules_->register_module("teacher_heads", CsaHeads(channels, classes, options_.dim));
+    bank_ = modules_->register_module("prototypes", PrototypeBank(classes, options_.dim));
+    heads_->to(run.device);
+    teacher_heads_->to(run.device);
+    bank_->to(run.device);
+    copy_weights(*teacher_heads_, *heads_);
+    for (auto& p : teacher_heads_->parameters()) p.set_requires_grad(false);
+    extra_trainable_ = heads_->parameters();
+    if (options_.stylizer != "none") stylizer_ = make_fast_stylizer(options_.fast);
+  }
+
+  LossTerms train_step(int64_t iter) override {
+    prepare_student();
+    heads_->train();
+    SemiBatch batch = next_batch();
+    const bool contrast = options_.contrast && iter >= options_.contrast_from;
+    LossTerms losses;
+    // 1. The stylized source: segmentation, image-level CAM loss, contrast.
+    const at::Tensor source = stylize(batch.images, batch.weak);
+    Views s = look(source);
+    losses.emplace_back("source", supervised_loss(s.logits, batch.labels));
+    if (options_.cam) losses.emplace_back("cam_source", options_.cam_weight * cam_loss(s, batch.labels));
+    if (contrast) add_contrast(losses, "source", s, batch.labels, {});
+    // 2. DACS: the teacher's pseudo-labels, ClassMix of the stylized source onto the target.
+    const TargetLabel target = teacher_label(batch.weak, batch.ignored);
+    const ClassMixed mixed = class_mix(source, batch.labels, batch.weak, target);
+    // 3. Prototypes from the teacher's view of the mixed images: before the contrast starts, the
+    // source pixels with uniform weights; then every labeled pixel, CAM-weighted.
+    update_prototypes(mixed, contrast);
+    // 4. The mixed images: weighted segmentation loss, CAM, contrast with per-pixel weights.
+    Views m = look(mixed.images);
+    losses.emplace_back("mix", weighted_cross_entropy(m.logits, mixed.labels, mixed.weights, ignore_index_));
+    if (options_.cam && iter >= options_.cam_from) losses.emplace_back("cam_mix", options_.cam_weight * cam_loss(m, mixed.labels));
+    if (contrast) add_contrast(losses, "mix", m, mixed.labels, mixed.weights);
+    // 5. The target's own pixels pulled to the prototypes of their pseudo-labels, weighted by the
+    // confident fraction.
+    if (contrast) {
+      Views t = look(batch.weak, /*segment=*/false);
+      add_contrast(losses, "target", t, target.label.label,
+                   torch::full(target.label.label.sizes(), target.weight, t.projected.options()));
+    }
+    return losses;
+  }
+
+  void after_step(int64_t iter) override {
+    DacsTask::after_step(iter);
+    ema_update(*teacher_heads_, *heads_, teacher_momentum(iter));
+  }
+
+ private:
+  // Source images toward the target batch's look, in the loader's normalization.
+  at::Tensor stylize(const at::Tensor& source, const at::Tensor& target) {
+    if (!stylizer_) return source;
+    torch::NoGradGuard no_grad;
+    const auto m = torch::tensor({mean_[0], mean_[1], mean_[2]}, source.options()).view({1, 3, 1, 1});
+    const auto s = torch::tensor({std_[0], std_[1], std_[2]}, source.options()).view({1, 3, 1, 1});
+    const auto styled = stylizer_->stylize(source * s + m, target * s + m).clamp(0, 1);
+    return (styled - m) / s;
+  }
+
+  Views look(const at::Tensor& images, bool segment = true) {
+    std::vector<at::Tensor> features = student_->encode(images);
+    Views v;
+    if (segment) v.logits = student_->decode(features, images.size(2), images.size(3));
+    v.cam_logits = heads_->cam(features.back());
+    v.projected = F::normalize(heads_->projection(features.back()), F::NormalizeFuncOptions().dim(1));
+    return v;
+  }
+
+  at::Tensor cam_loss(const Views& v, const at::Tensor& labels) {
+    const auto score = v.cam_logits.mean({2, 3});  // image score: the map's average before the ReLU
+    return F::binary_cross_entropy_with_logits(score, classes_present(labels, score.size(1), ignore_index_));
+  }
+
+  // 4096 (csa.pixels) random labeled pixels of the feature grid pulled to their class prototype,
+  // plus the diversity regulariser.
+  void add_contrast(LossTerms& losses, const std::string& name, const Views& v, const at::Tensor& labels,
+                    const at::Tensor& weights) {
+    const int64_t h = v.projected.size(2), w = v.projected.size(3);
+    at::Tensor features = rows(v.projected), grid_labels = to_grid(labels, h, w).flatten();
+    at::Tensor grid_weights = weights.defined() ? to_grid_weights(weights, h, w).flatten() : at::Tensor();
+    auto labeled = grid_labels.ne(ignore_index_).nonzero().flatten();
+    if (labeled.numel() > options_.pixels)
+      labeled = labeled.index_select(0, torch::randperm(labeled.numel(), labeled.options()).slice(0, 0, options_.pixels));
+    features = features.index_select(0, labeled);
+    grid_labels = grid_labels.index_select(0, labeled);
+    if (grid_weights.defined()) grid_weights = grid_weights.index_select(0, labeled);
+    losses.emplace_back("contrast_" + name,
+                        options_.contrast_weight * prototype_contrast(features, grid_labels, bank_, options_.tau, ignore_index_, grid_weights));
+    losses.emplace_back("diversity_" + name, options_.diversity_weight * prototype_diversity(features, bank_, options_.tau));
+  }
+
+  static at::Tensor to_grid_weights(const at::Tensor& weights, int64_t h, int64_t w) {
+    return F::interpolate(weights.unsqueeze(1).to(torch::kFloat),
+                          F::InterpolateFuncOptions().size(std::vector<int64_t>{h, w}).mode(torch::kNearest))
+        .squeeze(1);
+  }
+
+  void update_prototypes(const ClassMixed& mixed, bool contrast) {
+    torch::NoGradGuard no_grad;
+    teacher_heads_->train();
+    std::vector<at::Tensor> features = teacher_->encode(mixed.images);
+    const auto projected = F::normalize(teacher_heads_->projection(features.back()), F::NormalizeFuncOptions().dim(1));
+    const int64_t h = projected.size(2), w = projected.size(3);
+    at::Tensor labels = to_grid(mixed.labels, h, w);
+    if (!contrast) labels = labels.masked_fill(to_grid(mixed.mask.to(torch::kLong), h, w).eq(0), ignore_index_);
+    at::Tensor scores;
+    if (contrast && options_.cam) scores = rows(torch::relu(teacher_heads_->cam(features.back())));
+    bank_->update(rows(projected), labels.flatten(), scores, options_.top_k, options_.prototype_ema, ignore_index_);
+  }
+
+  CsaOptions options_;
+  CsaHeads heads_{nullptr}, teacher_heads_{nullptr};
+  PrototypeBank bank_{nullptr};
+  std::unique_ptr<Stylizer> stylizer_;
+};
+
+}  // namespace
+
+TrainResult train_csa(const Config& config, const std::filesystem::path& run_dir) {
+  require_two_domains(config, "csa");
+  SegmentationRun run = open_segmentation_run(config, run_dir);
+  const ModelSpec spec = model_spec_from(config, run.num_classes());
+  SavedSegmenter student = new_segmenter(config, spec, run, true);
+  SavedSegmenter teacher = new_segmenter(config, spec, run, false);
+  CsaTask task(config, run, student.model, teacher.model);
+  TrainerOptions options = trainer_options_from(config, run_dir);
+  options.distributed = run.dist;
+  Trainer trainer(task, options);
+  return finish_segmentation_run(trainer, config, run, {{"model", "model.safetensors", &student}}, task.skipped_images());
+}
+
+}  // namespace lesseg
