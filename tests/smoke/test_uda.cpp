@@ -83,12 +83,14 @@ TEST(Adaptation, CsaResumesExactlyAndItsSwitchesDropTheirTerms) {
 
   fs::path ablated = smoke::fresh_dir("csa_ablated");
   auto off = settings;
-  for (const char* s : {"csa.contrast=false", "csa.cam=false", "csa.stylizer=none", "train.iters=2"}) off.push_back(s);
+  for (const char* s : {"csa.contrast=false", "csa.cam=false", "csa.stylizer=none", "dacs.mix=false", "train.iters=2"})
+    off.push_back(s);
   train_csa(Config::load("", off), ablated);
   std::ifstream ablated_log(ablated / "metrics.jsonl");
   while (std::getline(ablated_log, line)) {
     EXPECT_EQ(line.find("contrast"), std::string::npos) << line;
     EXPECT_EQ(line.find("cam_"), std::string::npos) << line;
+    EXPECT_EQ(line.find("loss_mix"), std::string::npos) << line;
   }
 }
 

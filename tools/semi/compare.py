@@ -15,13 +15,11 @@ budget, marked). Every run chooses its weights on images held out of the trainin
 (data.holdout, train.select best) and is scored once on the reported split. Finished runs are reused.
 """
 import argparse
-import json
 import os
-import statistics
-import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from study import ROOT, SHARED_DATA, train, write_summary  # noqa: E402
 
 DATASETS = {
     # the quick configs' world, with 8 of 2000 scenes labeled
@@ -29,7 +27,7 @@ DATASETS = {
     # CamVid at quarter resolution (96x128: sized for 2 CPU cores), 1/8 of the 367 training images labeled
     # (46), 37 held out to choose the weights on, val (101) reported; evaluations every 50 iterations
     "camvid": {"config_dir": "configs/quick", "settings": [
-        "data.format=camvid", f"data.root={os.path.join(os.path.dirname(ROOT), 'shared', 'data', 'camvid')}",
+        "data.format=camvid", f"data.root={os.path.join(SHARED_DATA, 'camvid')}",
         "data.resize=[96, 128]", "data.crop=[80, 112]", "data.scale=[0.75, 1.5]", "data.labeled=46",
         "data.holdout=37", "eval.batch_size=8", "train.eval_every=50", "train.checkpoint_every=50"]},
 }
@@ -55,47 +53,6 @@ def rows(iters, runs_dir, seed):
     ]
 
 
-def train(args, run_dir, config, settings):
-    """Runs `lesseg train` unless run_dir already holds its results; returns them."""
-    results = os.path.join(run_dir, "results.json")
-    if not os.path.exists(results):
-        cmd = [args.lesseg, "train", os.path.join(ROOT, DATASETS[args.dataset]["config_dir"], config),
-               "--run-dir", run_dir, "--threads", str(args.threads)]
-        for s in settings:
-            cmd += ["--set", s]
-        os.makedirs(run_dir, exist_ok=True)
-        print("  $ " + " ".join(cmd), flush=True)
-        with open(run_dir + ".log", "w") as log:
-            if subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT) != 0:
-                sys.exit(f"failed: see {run_dir}.log")
-    with open(results) as f:
-        return json.load(f)
-
-
-def cell(values):
-    if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
-
-
-def svg_bars(names, means, spreads, title):
-    """A horizontal bar chart of mean mIoU with ± one standard deviation."""
-    width, left, bar, gap = 640, 300, 18, 8
-    height = 40 + len(names) * (bar + gap)
-    scale = (width - left - 40) / max(max(m + s for m, s in zip(means, spreads)), 1e-9)
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">',
-           f'<text x="10" y="20" font-size="14">{title}</text>']
-    for i, (name, m, s) in enumerate(zip(names, means, spreads)):
-        y = 34 + i * (bar + gap)
-        out.append(f'<text x="{left - 8}" y="{y + 13}" text-anchor="end">{name}</text>')
-        out.append(f'<rect x="{left}" y="{y}" width="{m * scale:.1f}" height="{bar}" fill="#4c78a8"/>')
-        out.append(f'<line x1="{left + (m - s) * scale:.1f}" x2="{left + (m + s) * scale:.1f}" y1="{y + bar / 2}" '
-                   f'y2="{y + bar / 2}" stroke="black"/>')
-        out.append(f'<text x="{left + (m + s) * scale + 6:.1f}" y="{y + 13}">{m:.3f}</text>')
-    out.append("</svg>")
-    return "\n".join(out) + "\n"
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", choices=sorted(DATASETS), default="synth")
@@ -113,28 +70,15 @@ def main():
             if args.only is not None and key not in args.only:
                 continue
             base = [f"seed={seed}"] + DATASETS[args.dataset]["settings"]
-            results = train(args, os.path.join(args.out, f"{key}_s{seed}"), config, base + settings)
+            results = train(args.lesseg, os.path.join(ROOT, DATASETS[args.dataset]["config_dir"], config),
+                            os.path.join(args.out, f"{key}_s{seed}"), base + settings, args.threads)
             table.setdefault(name, []).append(
                 {"seed": seed, "miou": results["models"][model]["miou"], "selected_iter": results["selected"]["iter"]})
-    lines = [f"Semi-supervised segmentation, {args.dataset}, {args.iters} semi-supervised iterations "
-             f"(supervised rows {2 * args.iters}), seeds {args.seeds}; mIoU on the reported split, "
-             "weights chosen on held-out training images", "",
-             "| method | mIoU (mean ± sd) | per seed |", "| --- | --- | --- |"]
-    names, means, spreads = [], [], []
-    for name, runs in table.items():
-        values = [r["miou"] for r in runs]
-        lines.append(f"| {name} | {cell(values)} | {' / '.join(f'{v:.3f}' for v in values)} |")
-        names.append(name)
-        means.append(statistics.mean(values))
-        spreads.append(statistics.stdev(values) if len(values) > 1 else 0.0)
-    text = "\n".join(lines) + "\n"
-    print(text)
-    with open(os.path.join(args.out, "results.md"), "w") as f:
-        f.write(text)
-    with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump({"dataset": args.dataset, "iters": args.iters, "rows": table}, f, indent=1)
-    with open(os.path.join(args.out, "results.svg"), "w") as f:
-        f.write(svg_bars(names, means, spreads, f"mIoU, {args.dataset}, seeds {args.seeds}"))
+    heading = (f"Semi-supervised segmentation, {args.dataset}, {args.iters} semi-supervised iterations "
+               f"(supervised rows {2 * args.iters}), seeds {args.seeds}; mIoU on the reported split, "
+               "weights chosen on held-out training images")
+    write_summary(args.out, heading, table, f"mIoU, {args.dataset}, seeds {args.seeds}",
+                  {"dataset": args.dataset, "iters": args.iters})
 
 
 if __name__ == "__main__":

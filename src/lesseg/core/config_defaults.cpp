@@ -256,6 +256,7 @@ uda:                        # two domains (spec uda.md): a labeled source, an un
   rare_class_min_pixels: 3000   # an image shows a class when it holds this many of its pixels
 
 dacs:                       # ClassMix self-training with an EMA teacher (dacs, and the base of csa)
+  mix: true                 # false: no teacher, no mixed images (csa: the stylized source alone, an ablation)
   threshold: 0.968          # pseudo-label confidence counted in the target pixels' weight (their confident fraction)
   ema: 0.999                # teacher momentum cap: min(1 - 1/(t+1), ema)
   jitter_strength: 0.2      # colour jitter of the mixed images (applied with probability 0.8)

@@ -107,6 +107,7 @@ class CsaTask : public DacsTask {
     for (auto& p : teacher_heads_->parameters()) p.set_requires_grad(false);
     extra_trainable_ = heads_->parameters();
     if (options_.stylizer != "none") stylizer_ = make_fast_stylizer(options_.fast);
+    if (options_.contrast && !mix_) throw_usage("csa.contrast needs dacs.mix: the prototypes come from the mixed images");
   }
 
   LossTerms train_step(int64_t iter) override {
@@ -121,6 +122,7 @@ class CsaTask : public DacsTask {
     losses.emplace_back("source", supervised_loss(s.logits, batch.labels));
     if (options_.cam) losses.emplace_back("cam_source", options_.cam_weight * cam_loss(s, batch.labels));
     if (contrast) add_contrast(losses, "source", s, batch.labels, {});
+    if (!mix_) return losses;  // the stylized source alone (an ablation row)
     // 2. DACS: the teacher's pseudo-labels, ClassMix of the stylized source onto the target.
     const TargetLabel target = teacher_label(batch.weak, batch.ignored);
     const ClassMixed mixed = class_mix(source, batch.labels, batch.weak, target);

@@ -19,6 +19,7 @@ DacsTask::DacsTask(const Config& config, const SegmentationRun& run, Segmenter s
   modules_->register_module("teacher", teacher_);
   copy_weights(*teacher_, *student_);
   for (auto& p : teacher_->parameters()) p.set_requires_grad(false);
+  mix_ = config.get<bool>("dacs.mix");
   threshold_ = config.get<double>("dacs.threshold");
   ema_ = config.get<double>("dacs.ema");
   ignore_top_ = config.get<int64_t>("dacs.ignore_top");
@@ -82,6 +83,7 @@ LossTerms DacsTask::train_step(int64_t) {
   prepare_student();
   SemiBatch batch = next_batch();
   at::Tensor loss_source = supervised_loss(student_->forward(batch.images), batch.labels);
+  if (!mix_) return {{"source", loss_source}};
   const TargetLabel target = teacher_label(batch.weak, batch.ignored);
   const ClassMixed mixed = class_mix(batch.images, batch.labels, batch.weak, target);
   at::Tensor loss_mix = weighted_cross_entropy(student_->forward(mixed.images), mixed.labels, mixed.weights, ignore_index_);

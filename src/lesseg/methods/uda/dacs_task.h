@@ -50,6 +50,7 @@ class DacsTask : public SemiTask {
   Segmenter student_, teacher_;
   std::vector<torch::Tensor> extra_trainable_;  // a subclass's heads
   std::array<double, 3> mean_, std_;            // the loader's normalization
+  bool mix_ = true;                             // dacs.mix: off, no teacher and no mixed images
 
  private:
   double threshold_, ema_;
