@@ -78,6 +78,7 @@ void register_eval(CLI::App& app) {
       }
       dataset = open_dataset(config, "val");
       options.max_images = config.get<int64_t>("eval.max_images");  // as the run scored it (--set eval.max_images=0: all)
+      options.scored_classes = scored_classes_from(config, dataset->classes());
     } else {
       if (weights.empty() || args->format.empty()) throw_usage("eval needs a run folder, or --weights with --format and --root");
       dataset = open_dataset_by_format(args->format, args->root, args->split);
@@ -87,7 +88,8 @@ void register_eval(CLI::App& app) {
     options.std = saved.std;
     options.augment.resize_h = saved.resize_h;
     options.augment.resize_w = saved.resize_w;
-    auto metrics = metrics_json(evaluate_segmenter(saved.model, dataset, options).compute(), dataset->classes());
+    auto metrics = metrics_json(evaluate_segmenter(saved.model, dataset, options).compute(), dataset->classes(),
+                                options.scored_classes);
     std::cout << metrics.dump(2) << "\n";
   });
 }

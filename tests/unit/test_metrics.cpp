@@ -6,7 +6,10 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "lesseg/core/config.h"
+#include "lesseg/core/error.h"
 #include "lesseg/eval/confusion.h"
+#include "lesseg/eval/evaluate.h"
 
 namespace lesseg {
 namespace {
@@ -50,3 +53,29 @@ TEST(Metrics, PerfectPredictionScoresOneAndIgnoreIsSkipped) {
 
 }  // namespace
 }  // namespace lesseg
+
+// eval.classes: mIoU and mAcc over the named classes only (SYNTHIA -> Cityscapes scores 16 of 19).
+TEST(Metrics, ScoredClassesAverageASubset) {
+  lesseg::SegMetrics m;
+  m.miou = 0.5;
+  m.iou = {0.9, 0.1, std::nan(""), 0.5};
+  m.accuracy = {1.0, 0.2, std::nan(""), 0.6};
+  lesseg::ClassInfo classes;
+  classes.names = {"road", "terrain", "train", "car"};
+  const auto all = lesseg::metrics_json(m, classes);
+  EXPECT_DOUBLE_EQ(all["miou"].get<double>(), 0.5);
+  EXPECT_FALSE(all.contains("scored_classes"));
+  const auto some = lesseg::metrics_json(m, classes, {0, 2, 3});  // a NaN class (absent) is skipped
+  EXPECT_DOUBLE_EQ(some["miou"].get<double>(), 0.7);
+  EXPECT_DOUBLE_EQ(some["macc"].get<double>(), 0.8);
+  EXPECT_EQ(some["scored_classes"], nlohmann::json({"road", "train", "car"}));
+  EXPECT_EQ(some["iou"].size(), 4u);  // every class's IoU is still listed
+  const auto config = lesseg::Config::load("", {"eval.classes=[car, road]"});
+  EXPECT_EQ(lesseg::scored_classes_from(config, classes), (std::vector<int>{3, 0}));
+  try {
+    lesseg::scored_classes_from(lesseg::Config::load("", {"eval.classes=[lorry]"}), classes);
+    ADD_FAILURE() << "an unknown class was accepted";
+  } catch (const lesseg::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("lorry"), std::string::npos);
+  }
+}

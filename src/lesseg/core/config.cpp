@@ -261,6 +261,7 @@ template std::string Config::get<std::string>(const std::string&) const;
 template std::vector<double> Config::get<std::vector<double>>(const std::string&) const;
 template std::vector<int> Config::get<std::vector<int>>(const std::string&) const;
 template std::vector<int64_t> Config::get<std::vector<int64_t>>(const std::string&) const;
+template std::vector<std::string> Config::get<std::vector<std::string>>(const std::string&) const;
 template std::vector<std::vector<double>> Config::get<std::vector<std::vector<double>>>(const std::string&) const;
 
 std::string yaml_quoted(const std::string& text) {

@@ -282,6 +282,7 @@ csa:                        # CSA / CONFETI (spec uda.md) on top of dacs.*
   contrast_start: 0.0375    # contrast, CAM-weighted prototypes and target pixels from here (paper: 3000 of 80k)
 
 eval:
+  classes: []               # the classes mIoU averages, by name ([] = all; SYNTHIA -> Cityscapes: 16)
   batch_size: 8
   max_images: 0             # 0 = the whole validation split
 )YAML";

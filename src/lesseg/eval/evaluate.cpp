@@ -1,8 +1,12 @@
 #include "lesseg/eval/evaluate.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <torch/torch.h>
+
+#include "lesseg/core/config.h"
+#include "lesseg/core/error.h"
 
 namespace lesseg {
 
@@ -42,14 +46,37 @@ ConfusionMatrix evaluate_segmenter(Segmenter& model, SegDatasetPtr dataset, cons
   return confusion;
 }
 
-nlohmann::json metrics_json(const SegMetrics& m, const ClassInfo& classes) {
+nlohmann::json metrics_json(const SegMetrics& m, const ClassInfo& classes, const std::vector<int>& scored) {
   auto clean = [](const std::vector<double>& values) {
     nlohmann::json out = nlohmann::json::array();
     for (double v : values) out.push_back(std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v));
     return out;
   };
-  return {{"miou", m.miou}, {"macc", m.macc}, {"pixel_acc", m.pixel_acc},
-          {"iou", clean(m.iou)}, {"acc", clean(m.accuracy)}, {"classes", classes.names}};
+  nlohmann::json out = {{"miou", m.miou}, {"macc", m.macc}, {"pixel_acc", m.pixel_acc},
+                        {"iou", clean(m.iou)}, {"acc", clean(m.accuracy)}, {"classes", classes.names}};
+  if (scored.empty()) return out;
+  auto mean_of = [&](const std::vector<double>& values) {
+    double sum = 0;
+    int count = 0;
+    for (int c : scored)
+      if (!std::isnan(values.at(c))) sum += values[c], ++count;
+    return count ? sum / count : 0.0;
+  };
+  out["miou"] = mean_of(m.iou);
+  out["macc"] = mean_of(m.accuracy);
+  out["scored_classes"] = nlohmann::json::array();
+  for (int c : scored) out["scored_classes"].push_back(classes.names.at(c));
+  return out;
+}
+
+std::vector<int> scored_classes_from(const Config& config, const ClassInfo& classes) {
+  std::vector<int> out;
+  for (const std::string& name : config.get<std::vector<std::string>>("eval.classes")) {
+    const auto it = std::find(classes.names.begin(), classes.names.end(), name);
+    if (it == classes.names.end()) throw_usage("eval.classes: the dataset has no class '" + name + "'");
+    out.push_back(static_cast<int>(it - classes.names.begin()));
+  }
+  return out;
 }
 
 }  // namespace lesseg

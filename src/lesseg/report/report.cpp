@@ -84,7 +84,7 @@ void add_segmenter_data(ReportData& d, const Config& config, const fs::path& mod
   eval.augment.resize_h = saved.resize_h;
   eval.augment.resize_w = saved.resize_w;
   ConfusionMatrix confusion = evaluate_segmenter(saved.model, val, eval);
-  d.eval_now = metrics_json(confusion.compute(), saved.classes);
+  d.eval_now = metrics_json(confusion.compute(), saved.classes, scored_classes_from(config, saved.classes));
   d.eval_images = eval.max_images > 0 ? std::min<int64_t>(eval.max_images, int64_t(val->size())) : int64_t(val->size());
   torch::Tensor matrix = confusion.matrix().to(torch::kLong).contiguous();
   d.confusion.assign(matrix.data_ptr<int64_t>(), matrix.data_ptr<int64_t>() + matrix.numel());

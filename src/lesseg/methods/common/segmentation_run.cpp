@@ -41,6 +41,7 @@ SegmentationRun open_segmentation_run(const Config& config, const std::filesyste
   run.labeled_weights = rare_class_weights_from(config, *run.splits.labeled);
   run.eval.batch_size = config.get<int>("eval.batch_size");
   run.eval.max_images = config.get<int64_t>("eval.max_images");
+  run.eval.scored_classes = scored_classes_from(config, run.splits.reported->classes());
   run.eval.augment = eval_augment_from(config);
   run.eval.mean = config_triple(config, "data.mean");
   run.eval.std = config_triple(config, "data.std");
@@ -71,7 +72,7 @@ nlohmann::json evaluate_on(Segmenter& model, const SegDatasetPtr& dataset, const
     confusion.reset();
     confusion.add_counts(counts);
   }
-  return metrics_json(confusion.compute(), dataset->classes());
+  return metrics_json(confusion.compute(), dataset->classes(), run.eval.scored_classes);
 }
 
 SavedSegmenter new_segmenter(const Config& config, const ModelSpec& spec, const SegmentationRun& run, bool load_weights) {
