@@ -19,17 +19,6 @@ namespace lesseg::cli {
 namespace {
 namespace fs = std::filesystem;
 
-at::Tensor to_unit_tensor(const cv::Mat& rgb) {
-  const cv::Mat image = rgb.isContinuous() ? rgb : rgb.clone();
-  return torch::from_blob(image.data, {image.rows, image.cols, 3}, torch::kUInt8)
-      .permute({2, 0, 1}).to(torch::kFloat32).div(255).unsqueeze(0);
-}
-
-cv::Mat to_rgb_mat(const at::Tensor& unit) {
-  const at::Tensor hwc = unit.squeeze(0).permute({1, 2, 0}).mul(255).round().clamp(0, 255).to(torch::kUInt8).contiguous();
-  return cv::Mat(static_cast<int>(hwc.size(0)), static_cast<int>(hwc.size(1)), CV_8UC3, hwc.data_ptr()).clone();
-}
-
 cv::Mat at_height(const cv::Mat& rgb, int height) {
   cv::Mat out;
   const int width = std::max(1, static_cast<int>(std::lround(double(rgb.cols) * height / rgb.rows)));
@@ -98,7 +87,7 @@ void register_stylize(CLI::App& app) {
     std::vector<cv::Mat> rows;
     for (size_t i = 0; i < sources.size(); ++i) {
       const cv::Mat s = read_image_rgb(source / sources[i]), t = read_image_rgb(target / targets[i % targets.size()]);
-      const cv::Mat styled = to_rgb_mat(stylizer->stylize(to_unit_tensor(s), to_unit_tensor(t)));
+      const cv::Mat styled = stylize_image(*stylizer, s, t);
       fs::path written = out / sources[i];
       written.replace_extension(".png");
       fs::create_directories(written.parent_path());

@@ -11,6 +11,8 @@
 #include "lesseg/core/threads.h"
 #include "lesseg/io/safetensors.h"
 #include "lesseg/methods/uda/uda.h"
+#include "lesseg/report/report.h"
+#include "lesseg/report/report_html.h"
 #include "smoke_util.h"
 
 namespace lesseg {
@@ -65,7 +67,8 @@ TEST(Adaptation, DacsResumedRunEndsWithTheSameWeights) {
 TEST(Adaptation, CsaResumesExactlyAndItsSwitchesDropTheirTerms) {
   configure_threads(2);
   auto settings = tiny_uda(4, {"train.checkpoint_every=2", "train.schedule=constant", "eval.max_images=4",
-                               "csa.contrast_start=0.25", "csa.cam_start=0.25", "csa.projection_dim=64", "csa.pixels=256"});
+                               "csa.contrast_start=0.25", "csa.cam_start=0.25", "csa.projection_dim=64", "csa.pixels=256",
+                               "method=csa"});
   fs::path straight = smoke::fresh_dir("csa_straight"), resumed = smoke::fresh_dir("csa_resumed");
   train_csa(Config::load("", settings), straight);
   auto half = settings;
@@ -80,6 +83,14 @@ TEST(Adaptation, CsaResumesExactlyAndItsSwitchesDropTheirTerms) {
   while (std::getline(log, line))
     if (line.find("loss_contrast_target") != std::string::npos) last = line;
   EXPECT_FALSE(last.empty()) << "no contrast term logged";
+  // The report shows the stylizer at work: source, stylized source, target.
+  ReportOptions report;
+  report.images = 2;
+  const ReportData data = gather_report_data(straight, report);
+  ASSERT_EQ(data.stylized.size(), 2u);
+  EXPECT_EQ(data.stylized[0].stylized.size(), data.stylized[0].source.size());
+  EXPECT_GT(cv::norm(data.stylized[0].stylized, data.stylized[0].source, cv::NORM_L1), 0.0);
+  EXPECT_NE(render_report_html(data).find("id=\"stylized\""), std::string::npos);
 
   fs::path ablated = smoke::fresh_dir("csa_ablated");
   auto off = settings;

@@ -7,6 +7,7 @@
 #include "lesseg/core/config.h"
 #include "lesseg/core/error.h"
 #include "lesseg/core/fs.h"
+#include "lesseg/data/domains.h"
 #include "lesseg/data/open.h"
 #include "lesseg/eval/evaluate.h"
 #include "lesseg/io/safetensors.h"
@@ -15,6 +16,7 @@
 #include "lesseg/methods/predict.h"
 #include "lesseg/methods/saved_segmenter.h"
 #include "lesseg/methods/ssl/pretrain.h"
+#include "lesseg/methods/uda/stylizers.h"
 
 namespace lesseg {
 
@@ -98,6 +100,22 @@ void add_segmenter_data(ReportData& d, const Config& config, const fs::path& mod
   }
 }
 
+// A csa run with a stylizer: source training images in the look of target images, as in training.
+void add_stylized_data(ReportData& d, const Config& config, const ReportOptions& options) {
+  if (config.get<std::string>("method") != "csa" || !is_two_domain(config)) return;
+  const FastStylizerOptions stylizer_options = stylizer_options_from(config);
+  if (stylizer_options.name == "none") return;
+  std::unique_ptr<Stylizer> stylizer = make_fast_stylizer(stylizer_options);
+  const TrainSplits splits = open_domain_splits(config, {}, false);
+  if (!splits.unlabeled) return;
+  d.stylizer = stylizer->name();
+  const size_t count = std::min({size_t(options.images), splits.labeled->size(), splits.unlabeled->size()});
+  for (size_t i = 0; i < count; ++i) {
+    const SegSample source = splits.labeled->get(i), target = splits.unlabeled->get(i);
+    d.stylized.push_back({source.id, source.image, stylize_image(*stylizer, source.image, target.image), target.image});
+  }
+}
+
 // An instance segmenter run (cutler): a fresh AP evaluation on instances.val_json and instance overlays.
 void add_instance_data(ReportData& d, const Config& config, const fs::path& model_file, const ReportOptions& options) {
   SavedInstanceModel saved = load_instance_model(model_file, options.device);
@@ -149,8 +167,10 @@ ReportData gather_report_data(const fs::path& run_dir, const ReportOptions& opti
     add_pretraining_data(d, required_file(run_dir, "backbone.safetensors"));
   else if (config.get<std::string>("method") == "cutler")
     add_instance_data(d, config, required_file(run_dir, "model.safetensors"), options);
-  else
+  else {
     add_segmenter_data(d, config, required_file(run_dir, "model.safetensors"), options);
+    add_stylized_data(d, config, options);
+  }
   return d;
 }
 

@@ -302,6 +302,28 @@ std::string samples_section(const ReportData& d) {
   return out.str();
 }
 
+std::string image_cell(const char* kind, const std::string& id, const cv::Mat& mat) {
+  std::ostringstream out;
+  out << "<div><img class=\"overlay\" data-kind=\"" << kind << "\" alt=\"" << id << ' ' << kind << "\" width=\""
+      << mat.cols << "\" height=\"" << mat.rows << "\" src=\"" << png_data_uri(mat) << "\"></div>";
+  return out.str();
+}
+
+std::string stylized_section(const ReportData& d) {
+  std::ostringstream out;
+  out << "<h2>Stylized source</h2>\n<p class=\"muted\">Labeled source images as the segmenter sees them in training: "
+         "each in the look of an unlabeled target image (" << html_escape(d.stylizer) << ").</p>\n"
+      << "<div class=\"panel\"><div class=\"samples\" id=\"stylized\">\n"
+         "<div></div><div class=\"head\">source</div><div class=\"head\">stylized</div><div class=\"head\">target</div>\n";
+  for (const StylizedSample& s : d.stylized) {
+    const std::string id = html_escape(s.id);
+    out << "<div class=\"id\">" << id << "</div>" << image_cell("source", id, s.source) << image_cell("stylized", id, s.stylized)
+        << image_cell("target", id, s.target) << "\n";
+  }
+  out << "</div></div>\n";
+  return out.str();
+}
+
 std::string summary_cards(const ReportData& d, const json& last) {
   std::vector<double> speeds;
   for (const json& r : d.log.steps) speeds.push_back(number_or_nan(r, "images_per_s"));
@@ -337,6 +359,7 @@ std::string segmentation_sections(const ReportData& d, const json& last) {
   }
   if (n > 0 && d.confusion.size() == size_t(n) * size_t(n)) out += confusion_table(d);
   if (!d.samples.empty()) out += samples_section(d);
+  if (!d.stylized.empty()) out += stylized_section(d);
   return out;
 }
 

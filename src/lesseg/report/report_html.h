@@ -18,6 +18,12 @@ struct ReportSample {
   cv::Mat image, truth, prediction;
 };
 
+// A domain-adaptation run's stylizer at work: a source image, it in the target's style, the target.
+struct StylizedSample {
+  std::string id;
+  cv::Mat source, stylized, target;
+};
+
 struct ReportData {
   std::string title;        // usually the run folder's name
   std::string run_dir;
@@ -31,12 +37,14 @@ struct ReportData {
   nlohmann::json eval_now;         // metrics_json() of `confusion`
   int64_t eval_images = 0;         // validation images behind `confusion`
   std::vector<ReportSample> samples;
+  std::vector<StylizedSample> stylized;  // csa runs with a stylizer
+  std::string stylizer;
   std::string config_yaml;
 };
 
 // Stable hooks for tests and readers: <svg class="chart" id="loss|lr|throughput|metrics|class-iou">,
 // <table id="iou-table">, <table id="confusion">, <img class="overlay" data-kind="image|truth|prediction">,
-// <pre id="config">, and <div id="render-check"> which a small inline script fills on load with
+// <div id="stylized"> (img.overlay data-kind="source|stylized|target"), <pre id="config">, and <div id="render-check"> which a small inline script fills on load with
 // data-images-loaded / data-images-total / data-series-drawn / data-chart-rects. Parts without data
 // are left out: no confusion table without `confusion`, no overlays without `samples`; a pretraining
 // run has no class-iou chart or IoU table, and its metrics chart (kNN top-1 / top-5) only when the

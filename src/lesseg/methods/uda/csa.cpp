@@ -47,10 +47,8 @@ struct CsaOptions {
 
 CsaOptions csa_options_from(const Config& config) {
   CsaOptions o;
-  o.stylizer = config.get<std::string>("csa.stylizer");
-  o.fast.name = o.stylizer;
-  o.fast.fda_beta = config.get<double>("csa.fda_beta");
-  o.fast.adain_strength = config.get<double>("csa.adain_strength");
+  o.fast = stylizer_options_from(config);
+  o.stylizer = o.fast.name;
   o.cam = config.get<bool>("csa.cam");
   o.contrast = config.get<bool>("csa.contrast");
   o.dim = config.get<int64_t>("csa.projection_dim");

@@ -6,6 +6,7 @@
 
 #include <torch/torch.h>
 
+#include "lesseg/core/config.h"
 #include "lesseg/core/error.h"
 
 namespace lesseg {
@@ -91,6 +92,26 @@ std::unique_ptr<Stylizer> make_fast_stylizer(const FastStylizerOptions& options)
     return std::make_unique<TransferStylizer>("adain", std::bind(adain_transfer, _1, _2, options.adain_strength));
   }
   throw_usage("unknown stylizer '" + options.name + "' (known: fda, adain)");
+}
+
+FastStylizerOptions stylizer_options_from(const Config& config) {
+  FastStylizerOptions options;
+  options.name = config.get<std::string>("csa.stylizer");
+  options.fda_beta = config.get<double>("csa.fda_beta");
+  options.adain_strength = config.get<double>("csa.adain_strength");
+  return options;
+}
+
+cv::Mat stylize_image(Stylizer& stylizer, const cv::Mat& source, const cv::Mat& target) {
+  auto to_unit = [](const cv::Mat& rgb) {
+    const cv::Mat image = rgb.isContinuous() ? rgb : rgb.clone();
+    return torch::from_blob(image.data, {image.rows, image.cols, 3}, torch::kUInt8)
+        .permute({2, 0, 1}).to(torch::kFloat32).div(255).unsqueeze(0);
+  };
+  torch::NoGradGuard no_grad;
+  const at::Tensor hwc = stylizer.stylize(to_unit(source), to_unit(target)).squeeze(0).permute({1, 2, 0})
+                             .mul(255).round().clamp(0, 255).to(torch::kUInt8).contiguous();
+  return cv::Mat(static_cast<int>(hwc.size(0)), static_cast<int>(hwc.size(1)), CV_8UC3, hwc.data_ptr()).clone();
 }
 
 }  // namespace lesseg

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include <opencv2/core.hpp>
 #include <torch/types.h>
 
 namespace lesseg {
@@ -38,5 +39,12 @@ struct FastStylizerOptions {
 
 // A stylizer that needs no training; an unknown name is a usage error naming the known ones.
 std::unique_ptr<Stylizer> make_fast_stylizer(const FastStylizerOptions& options);
+
+class Config;
+// csa.stylizer / csa.fda_beta / csa.adain_strength (name "none" when CSA runs without one).
+FastStylizerOptions stylizer_options_from(const Config& config);
+
+// One RGB image (CV_8UC3) in the style of another, as RGB.
+cv::Mat stylize_image(Stylizer& stylizer, const cv::Mat& source, const cv::Mat& target);
 
 }  // namespace lesseg
