@@ -9,11 +9,23 @@
 #include <torch/nn/module.h>
 
 #include "lesseg/data/sampler.h"
+#include "lesseg/engine/optim.h"
 
 namespace lesseg {
 
 // Named loss terms; the engine backpropagates their sum and logs each.
 using LossTerms = std::vector<std::pair<std::string, torch::Tensor>>;
+
+// Another optimizer the engine steps each iteration beside the main one (CUT's generator and
+// discriminator next to a segmenter): the loss terms named "<name>/..." train `parameters` only and
+// every other term trains trainable_parameters() only; each has its own settings and schedule, and
+// its state is in the checkpoints.
+struct TaskOptimizer {
+  std::string name;
+  std::vector<torch::Tensor> parameters;
+  OptimizerOptions optimizer;
+  ScheduleOptions schedule;
+};
 
 class TrainTask {
  public:
@@ -27,6 +39,8 @@ class TrainTask {
   // Those of trainable_parameters() in pretrained backbones; the others (heads, decoders) train at
   // train.head_lr_multiplier x the lr. Empty: the method has no such split (a multiplier is refused).
   virtual std::vector<torch::Tensor> backbone_parameters() { return {}; }
+  // Optimizers beside the main one (see TaskOptimizer); none by default.
+  virtual std::vector<TaskOptimizer> other_optimizers() { return {}; }
   // Called after the gradients are ready (averaged across ranks, clipped), before the optimizer step.
   virtual void after_backward(int64_t /*iter*/) {}
   // Called after the optimizer step (e.g. to update an EMA teacher).

@@ -124,17 +124,60 @@ std::string headline(const nlohmann::json& metrics) {
 
 }  // namespace
 
-int64_t Trainer::try_resume(torch::optim::Optimizer& optimizer) {
+// The main optimizer has no name and keeps checkpoint keys "optim.*"; another one named N uses "optim_N.*".
+struct Trainer::Stepper {
+  std::string name;
+  ScheduledOptimizer optimizer;
+  OptimizerOptions options;
+  ScheduleOptions schedule;
+  std::vector<torch::Tensor> parameters;
+  std::string prefix() const { return name.empty() ? "optim." : "optim_" + name + "."; }
+};
+
+// Each optimizer's parameters take the gradient of its own loss terms only ("<name>/..." for a named
+// one, the rest for the main one): a generator's adversarial loss does not move the discriminator.
+void Trainer::backward_by_optimizer(const LossTerms& losses, std::vector<Stepper>& steppers) {
+  std::vector<torch::Tensor> totals(steppers.size());
+  for (const auto& [name, value] : losses) {
+    size_t owner = 0;
+    for (size_t k = 1; k < steppers.size(); ++k)
+      if (name.rfind(steppers[k].name + "/", 0) == 0) owner = k;
+    totals[owner] = totals[owner].defined() ? totals[owner] + value : value;
+  }
+  size_t last = 0;
+  for (size_t k = 0; k < totals.size(); ++k)
+    if (totals[k].defined()) last = k;
+  for (size_t k = 0; k < totals.size(); ++k) {
+    if (!totals[k].defined()) continue;
+    auto grads = torch::autograd::grad({totals[k]}, steppers[k].parameters, {}, /*retain_graph=*/k != last,
+                                       /*create_graph=*/false, /*allow_unused=*/true);
+    for (size_t i = 0; i < grads.size(); ++i)
+      steppers[k].parameters[i].mutable_grad() = grads[i].defined() ? grads[i] : torch::zeros_like(steppers[k].parameters[i]);
+  }
+}
+
+int64_t Trainer::try_resume(std::vector<Stepper>& steppers) {
   auto loaded = load_latest_checkpoint(options_.run_dir / "checkpoints");
   if (!loaded) return 0;
   check_resume_config(loaded->state.value("config", ""), options_.config_yaml, options_.run_dir / "checkpoints");
-  std::vector<std::pair<std::string, at::Tensor>> model, optim;
+  std::vector<std::pair<std::string, at::Tensor>> model;
+  std::vector<std::vector<std::pair<std::string, at::Tensor>>> optim(steppers.size());
   for (auto& entry : loaded->tensors) {
-    if (entry.first.rfind("rng.", 0) == 0) restore_rng(entry.first, entry.second);
-    else (entry.first.rfind("optim.", 0) == 0 ? optim : model).push_back(entry);
+    if (entry.first.rfind("rng.", 0) == 0) {
+      restore_rng(entry.first, entry.second);
+      continue;
+    }
+    bool is_optimizer = false;
+    for (size_t k = 0; k < steppers.size() && !is_optimizer; ++k) {
+      const std::string prefix = steppers[k].prefix();
+      if (entry.first.rfind(prefix, 0) != 0) continue;
+      optim[k].emplace_back("optim." + entry.first.substr(prefix.size()), entry.second);
+      is_optimizer = true;
+    }
+    if (!is_optimizer) model.push_back(entry);
   }
   load_module_tensors(task_.state_module(), model, options_.run_dir / "checkpoints");
-  load_optimizer_state(optimizer, optim);
+  for (size_t k = 0; k < steppers.size(); ++k) load_optimizer_state(*steppers[k].optimizer, optim[k]);
   const auto& loader = loaded->state.at("loader");
   // distributed: the cursor counts this rank's samples; rescale it when the world size changed
   task_.restore(rescale_sampler_state({loader.at("epoch").get<int64_t>(), loader.at("cursor").get<int64_t>()},
@@ -145,11 +188,13 @@ int64_t Trainer::try_resume(torch::optim::Optimizer& optimizer) {
   return iter;
 }
 
-void Trainer::checkpoint(int64_t iter, torch::optim::Optimizer& optimizer) {
+void Trainer::checkpoint(int64_t iter, std::vector<Stepper>& steppers) {
   Checkpoint ckpt;
   ckpt.tensors = module_tensors(task_.state_module());
   require_finite(ckpt.tensors, iter);
-  for (auto& entry : optimizer_state_tensors(optimizer)) ckpt.tensors.push_back(entry);
+  for (Stepper& stepper : steppers)
+    for (auto& entry : optimizer_state_tensors(*stepper.optimizer))
+      ckpt.tensors.emplace_back(stepper.prefix() + entry.first.substr(std::string("optim.").size()), entry.second);
   for (auto& entry : rng_state_tensors()) ckpt.tensors.push_back(entry);
   SamplerState loader = task_.loader_state();
   ckpt.state = {{"iter", iter},
@@ -227,9 +272,17 @@ nlohmann::json Trainer::run() {
   std::filesystem::create_directories(options_.run_dir);
   remove_stale_temp_files(options_.run_dir);
   remove_leftovers(options_.run_dir / "checkpoints");
-  auto optimizer = make_optimizer(task_.trainable_parameters(), optimizer_options, task_.no_weight_decay_parameters(),
-                                  head_parameters(task_, optimizer_options.head_lr_multiplier));
-  int64_t iter = try_resume(*optimizer);
+  std::vector<Stepper> steppers;
+  steppers.push_back({"", make_optimizer(task_.trainable_parameters(), optimizer_options, task_.no_weight_decay_parameters(),
+                                         head_parameters(task_, optimizer_options.head_lr_multiplier)),
+                      optimizer_options, options_.schedule, task_.trainable_parameters()});
+  for (TaskOptimizer& other : task_.other_optimizers()) {
+    if (other.name.empty() || other.name.find_first_of("/.") != std::string::npos)
+      throw Error(ExitCode::internal, "an optimizer needs a name without '/' or '.'");
+    steppers.push_back({other.name, make_optimizer(other.parameters, other.optimizer), other.optimizer, other.schedule,
+                        other.parameters});
+  }
+  int64_t iter = try_resume(steppers);
   if (options_.select_best) {
     remove_leftovers(options_.run_dir / "best");
     if (iter == 0) {
@@ -252,8 +305,11 @@ nlohmann::json Trainer::run() {
   int64_t window_iters = 0;
   while (iter < options_.iters) {
     const double lr = optimizer_options.lr * lr_factor(options_.schedule, iter);
-    set_learning_rate(optimizer, lr);
-    set_weight_decay(optimizer, weight_decay_at(optimizer_options, iter, options_.iters));
+    for (Stepper& stepper : steppers) {
+      set_learning_rate(stepper.optimizer, stepper.options.lr * lr_factor(stepper.schedule, iter));
+      const int64_t total_iters = stepper.name.empty() ? options_.iters : stepper.schedule.total_iters;
+      set_weight_decay(stepper.optimizer, weight_decay_at(stepper.options, iter, total_iters));
+    }
     LossTerms losses = task_.train_step(iter);
     torch::Tensor total = losses.front().second;
     for (size_t i = 1; i < losses.size(); ++i) total = total + losses[i].second;
@@ -263,12 +319,17 @@ nlohmann::json Trainer::run() {
       for (auto& [name, value] : losses) terms << " " << name << "=" << value.item<double>();
       throw Error(ExitCode::internal, "non-finite loss at iteration " + std::to_string(iter) + ":" + terms.str());
     }
-    optimizer->zero_grad();
-    total.backward();
-    if (dist) dist->average_gradients(task_.trainable_parameters());
+    for (Stepper& stepper : steppers) stepper.optimizer->zero_grad();
+    if (steppers.size() == 1) {
+      total.backward();
+    } else {
+      backward_by_optimizer(losses, steppers);
+    }
+    if (dist)
+      for (Stepper& stepper : steppers) dist->average_gradients(stepper.parameters);
     if (options_.grad_clip > 0) clip_gradients(task_.trainable_parameters(), options_.grad_clip, options_.grad_clip_per_parameter);
     task_.after_backward(iter);
-    optimizer->step();
+    for (Stepper& stepper : steppers) stepper.optimizer->step();
     task_.after_step(iter);
     ++iter;
     ++window_iters;
@@ -303,7 +364,7 @@ nlohmann::json Trainer::run() {
       signal = flag.item<double>() > 0 ? (signal ? signal : SIGTERM) : 0;
     }
     if (((options_.checkpoint_every > 0 && iter % options_.checkpoint_every == 0) || last || signal) && main_rank)
-      checkpoint(iter, *optimizer);
+      checkpoint(iter, steppers);
     if (signal && !last) {
       if (main_rank) progress.finish();
       if (dist) dist->finish();  // after rank 0 saved: no rank is reported as failed

@@ -3,6 +3,7 @@
 // evaluation, checkpoints, metrics.jsonl and progress. Methods only provide a TrainTask.
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -44,9 +45,11 @@ class Trainer {
   nlohmann::json load_best();
 
  private:
+  struct Stepper;  // one optimizer with its parameters, settings and schedule (trainer.cpp)
   void keep_if_best(int64_t iter, const nlohmann::json& metrics);
-  int64_t try_resume(torch::optim::Optimizer& optimizer);
-  void checkpoint(int64_t iter, torch::optim::Optimizer& optimizer);
+  int64_t try_resume(std::vector<Stepper>& steppers);
+  void checkpoint(int64_t iter, std::vector<Stepper>& steppers);
+  void backward_by_optimizer(const LossTerms& losses, std::vector<Stepper>& steppers);
 
   TrainTask& task_;
   TrainerOptions options_;
