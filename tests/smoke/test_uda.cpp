@@ -5,6 +5,7 @@
 #include <map>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include "lesseg/core/config.h"
@@ -103,6 +104,34 @@ TEST(Adaptation, CsaResumesExactlyAndItsSwitchesDropTheirTerms) {
     EXPECT_EQ(line.find("cam_"), std::string::npos) << line;
     EXPECT_EQ(line.find("loss_mix"), std::string::npos) << line;
   }
+}
+
+// CSA with a trained CUT stylizer (tiny): stage 1 (1 step) trains generator and discriminator with
+// their own optimizers, stage 2 freezes them; a run stopped after 2 steps and resumed ends with the
+// same segmenter.
+TEST(Adaptation, CsaWithCutResumesExactlyAcrossTheStages) {
+  configure_threads(2);
+  auto settings = tiny_uda(4, {"train.checkpoint_every=2", "train.schedule=constant", "eval.max_images=4",
+                               "csa.stylizer=cut", "csa.cut_ngf=8", "csa.cut_blocks=5", "csa.cut_patches=32",
+                               "csa.stage1=0.3", "csa.contrast_start=0.0", "train.log_every=1", "csa.projection_dim=32", "csa.pixels=128"});
+  fs::path straight = smoke::fresh_dir("csa_cut_straight"), resumed = smoke::fresh_dir("csa_cut_resumed");
+  train_csa(Config::load("", settings), straight);
+  auto half = settings;  // milestones scale with train.iters: stage 1 is round(0.3 x 2) = round(0.3 x 4) = 1 step
+  half.push_back("train.iters=2");
+  train_csa(Config::load("", half), resumed);
+  train_csa(Config::load("", settings), resumed);
+  auto a = weights(straight / "model.safetensors"), b = weights(resumed / "model.safetensors");
+  for (auto& [name, tensor] : a) EXPECT_TRUE(torch::equal(tensor, b.at(name))) << name;
+  std::ifstream log(straight / "metrics.jsonl");
+  std::string line;
+  int stage1 = 0, stage2 = 0;
+  while (std::getline(log, line)) {
+    auto record = nlohmann::json::parse(line);
+    if (!record.contains("loss")) continue;
+    (record.contains("loss_cut/nce") && record.contains("loss_disc/gan") ? stage1 : stage2)++;
+  }
+  EXPECT_EQ(stage1, 1);
+  EXPECT_EQ(stage2, 3);
 }
 
 TEST(Adaptation, DacsNeedsTwoDomains) {

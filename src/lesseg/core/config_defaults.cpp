@@ -265,7 +265,7 @@ dacs:                       # ClassMix self-training with an EMA teacher (dacs, 
   ignore_bottom: 0          # ... at the bottom (Cityscapes: 120, the ego car)
 
 csa:                        # CSA / CONFETI (spec uda.md) on top of dacs.*
-  stylizer: fda             # source images stylized toward the target batch: none | fda | adain (CUT: to come)
+  stylizer: fda             # source images stylized toward the target batch: none | fda | adain | cut (trained)
   fda_beta: 0.01            # FDA's low-frequency window (paper range 0.01-0.09)
   adain_strength: 1.0
   cam: true                 # CAM head, its image-level loss, CAM-weighted prototypes (false: plain class means)
@@ -280,6 +280,12 @@ csa:                        # CSA / CONFETI (spec uda.md) on top of dacs.*
   cam_weight: 0.1           # CONFETII's CAM weight
   cam_start: 0.025          # fraction of train.iters: CAM loss on mixed images from here (paper: 2000 of 80k)
   contrast_start: 0.0375    # contrast, CAM-weighted prototypes and target pixels from here (paper: 3000 of 80k)
+  stage1: 1.0               # cut: the fraction of train.iters the stylizer trains in (stage 1); frozen after (stage 2)
+  cut_ngf: 64               # cut: generator / discriminator width (CUT: 64; smaller for CPU runs)
+  cut_blocks: 9
+  cut_patches: 256          # PatchNCE patches per layer
+  cut_lr: 0.0002            # Adam, betas (0.5, 0.999), for the generator and the discriminator
+  consistency_weight: 0.1   # stylizer consistency (prototype scores of source vs stylized source)
 
 eval:
   classes: []               # the classes mIoU averages, by name ([] = all; SYNTHIA -> Cityscapes: 16)

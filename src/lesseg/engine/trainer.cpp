@@ -148,7 +148,10 @@ void Trainer::backward_by_optimizer(const LossTerms& losses, std::vector<Stepper
   for (size_t k = 0; k < totals.size(); ++k)
     if (totals[k].defined()) last = k;
   for (size_t k = 0; k < totals.size(); ++k) {
-    if (!totals[k].defined()) continue;
+    if (!totals[k].defined()) {  // no term this step (a frozen stylizer): no gradient, so no Adam step either
+      for (auto& p : steppers[k].parameters) p.mutable_grad() = torch::Tensor();
+      continue;
+    }
     auto grads = torch::autograd::grad({totals[k]}, steppers[k].parameters, {}, /*retain_graph=*/k != last,
                                        /*create_graph=*/false, /*allow_unused=*/true);
     for (size_t i = 0; i < grads.size(); ++i)

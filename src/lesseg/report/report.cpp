@@ -104,7 +104,7 @@ void add_segmenter_data(ReportData& d, const Config& config, const fs::path& mod
 void add_stylized_data(ReportData& d, const Config& config, const ReportOptions& options) {
   if (config.get<std::string>("method") != "csa" || !is_two_domain(config)) return;
   const FastStylizerOptions stylizer_options = stylizer_options_from(config);
-  if (stylizer_options.name == "none") return;
+  if (stylizer_options.name != "fda" && stylizer_options.name != "adain") return;  // none, or CUT (in the checkpoints)
   std::unique_ptr<Stylizer> stylizer = make_fast_stylizer(stylizer_options);
   const TrainSplits splits = open_domain_splits(config, {}, false);
   if (!splits.unlabeled) return;

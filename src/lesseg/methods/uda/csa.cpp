@@ -6,6 +6,7 @@
 #include "lesseg/core/config.h"
 #include "lesseg/core/error.h"
 #include "lesseg/engine/ema.h"
+#include "lesseg/models/cut.h"
 #include "lesseg/methods/uda/dacs_task.h"
 #include "lesseg/methods/uda/prototypes.h"
 #include "lesseg/methods/uda/stylizers.h"
@@ -43,6 +44,9 @@ struct CsaOptions {
   double prototype_ema = 0.999, tau = 0.1;
   double contrast_weight = 0.5, diversity_weight = 2.0, cam_weight = 0.1;
   int64_t cam_from = 0, contrast_from = 0;  // iterations
+  // CUT (csa.stylizer cut): trained in stage 1 (the first stage1_until iterations), frozen after.
+  int64_t cut_ngf = 64, cut_blocks = 9, cut_patches = 256, stage1_until = 0;
+  double cut_lr = 2e-4, consistency_weight = 0.1;
 };
 
 CsaOptions csa_options_from(const Config& config) {
@@ -65,8 +69,17 @@ CsaOptions csa_options_from(const Config& config) {
     throw_usage("csa.cam_start and csa.contrast_start are fractions of train.iters in [0, 1]");
   o.cam_from = static_cast<int64_t>(std::llround(cam_start * iters));
   o.contrast_from = static_cast<int64_t>(std::llround(contrast_start * iters));
-  if (o.stylizer != "none" && o.stylizer != "fda" && o.stylizer != "adain")
-    throw_usage("csa.stylizer must be none, fda or adain (CUT is not in lesseg yet), got '" + o.stylizer + "'");
+  if (o.stylizer != "none" && o.stylizer != "fda" && o.stylizer != "adain" && o.stylizer != "cut")
+    throw_usage("csa.stylizer must be none, fda, adain or cut, got '" + o.stylizer + "'");
+  o.cut_ngf = config.get<int64_t>("csa.cut_ngf");
+  o.cut_blocks = config.get<int64_t>("csa.cut_blocks");
+  o.cut_patches = config.get<int64_t>("csa.cut_patches");
+  o.cut_lr = config.get<double>("csa.cut_lr");
+  o.consistency_weight = config.get<double>("csa.consistency_weight");
+  const double stage1 = config.get<double>("csa.stage1");
+  if (stage1 < 0 || stage1 > 1) throw_usage("csa.stage1 is a fraction of train.iters in [0, 1]");
+  o.stage1_until = static_cast<int64_t>(std::llround(stage1 * iters));
+  if (o.cut_ngf < 1 || o.cut_blocks < 5 || o.cut_patches < 1) throw_usage("csa.cut_ngf >= 1, csa.cut_blocks >= 5, csa.cut_patches >= 1");
   if (o.dim < 1 || o.top_k < 1 || o.pixels < 1 || !(o.tau > 0)) throw_usage("csa: projection_dim, top_k, pixels and tau must be > 0");
   if (o.prototype_ema < 0 || o.prototype_ema >= 1) throw_usage("csa.prototype_ema must be in [0, 1)");
   return o;
@@ -104,7 +117,19 @@ class CsaTask : public DacsTask {
     copy_weights(*teacher_heads_, *heads_);
     for (auto& p : teacher_heads_->parameters()) p.set_requires_grad(false);
     extra_trainable_ = heads_->parameters();
-    if (options_.stylizer != "none") stylizer_ = make_fast_stylizer(options_.fast);
+    if (options_.stylizer == "cut") {
+      generator_ = modules_->register_module("cut_generator",
+                                             CutGenerator(CutGeneratorOptions().ngf(options_.cut_ngf).blocks(options_.cut_blocks)));
+      discriminator_ = modules_->register_module("cut_discriminator", PatchDiscriminator(options_.cut_ngf));
+      sampler_ = modules_->register_module("cut_sampler", PatchSampler(generator_->encoder_channels()));
+      reg_projection_ = modules_->register_module(
+          "reg_projection", torch::nn::Conv2d(torch::nn::Conv2dOptions(options_.dim, options_.dim, 1).bias(false)));
+      for (torch::nn::Module* m : std::vector<torch::nn::Module*>{generator_.get(), discriminator_.get(), sampler_.get(),
+                                                                   reg_projection_.get()})
+        m->to(run.device);
+    } else if (options_.stylizer != "none") {
+      stylizer_ = make_fast_stylizer(options_.fast);
+    }
     if (options_.contrast && !mix_) throw_usage("csa.contrast needs dacs.mix: the prototypes come from the mixed images");
   }
 
@@ -115,7 +140,7 @@ class CsaTask : public DacsTask {
     const bool contrast = options_.contrast && iter >= options_.contrast_from;
     LossTerms losses;
     // 1. The stylized source: segmentation, image-level CAM loss, contrast.
-    const at::Tensor source = stylize(batch.images, batch.weak);
+    const at::Tensor source = stylize(batch.images, batch.weak, iter, losses);
     Views s = look(source);
     losses.emplace_back("source", supervised_loss(s.logits, batch.labels));
     if (options_.cam) losses.emplace_back("cam_source", options_.cam_weight * cam_loss(s, batch.labels));
@@ -142,6 +167,27 @@ class CsaTask : public DacsTask {
     return losses;
   }
 
+  // CUT's generator (with the patch heads and the consistency head) and discriminator: Adam 2e-4,
+  // betas (0.5, 0.999), no weight decay, constant lr.
+  std::vector<TaskOptimizer> other_optimizers() override {
+    if (!generator_) return {};
+    TaskOptimizer g, d;
+    g.name = "cut";
+    g.parameters = generator_->parameters();
+    for (auto& p : sampler_->parameters()) g.parameters.push_back(p);
+    for (auto& p : reg_projection_->parameters()) g.parameters.push_back(p);
+    d.name = "disc";
+    d.parameters = discriminator_->parameters();
+    for (TaskOptimizer* o : {&g, &d}) {
+      o->optimizer.name = "adamw";
+      o->optimizer.lr = options_.cut_lr;
+      o->optimizer.beta1 = 0.5;
+      o->optimizer.weight_decay = 0;
+      o->schedule.name = "constant";
+    }
+    return {g, d};
+  }
+
   void after_step(int64_t iter) override {
     DacsTask::after_step(iter);
     ema_update(*teacher_heads_, *heads_, teacher_momentum(iter));
@@ -149,13 +195,59 @@ class CsaTask : public DacsTask {
 
  private:
   // Source images toward the target batch's look, in the loader's normalization.
-  at::Tensor stylize(const at::Tensor& source, const at::Tensor& target) {
+  at::Tensor stylize(const at::Tensor& source, const at::Tensor& target, int64_t iter, LossTerms& losses) {
+    if (generator_) return stylize_cut(source, target, iter, losses);
     if (!stylizer_) return source;
     torch::NoGradGuard no_grad;
     const auto m = torch::tensor({mean_[0], mean_[1], mean_[2]}, source.options()).view({1, 3, 1, 1});
     const auto s = torch::tensor({std_[0], std_[1], std_[2]}, source.options()).view({1, 3, 1, 1});
     const auto styled = stylizer_->stylize(source * s + m, target * s + m).clamp(0, 1);
     return (styled - m) / s;
+  }
+
+  // CUT on the batch (images in [-1, 1]): in stage 1 the generator, patch heads and discriminator
+  // learn (LSGAN, PatchNCE on the source and, as identity, on the target) together with the
+  // stylizer-consistency loss, each through its own optimizer; the segmenter sees the stylized
+  // source detached.
+  at::Tensor stylize_cut(const at::Tensor& source, const at::Tensor& target, int64_t iter, LossTerms& losses) {
+    const auto m = torch::tensor({mean_[0], mean_[1], mean_[2]}, source.options()).view({1, 3, 1, 1});
+    const auto s = torch::tensor({std_[0], std_[1], std_[2]}, source.options()).view({1, 3, 1, 1});
+    const auto real_a = (source * s + m) * 2 - 1, real_b = (target * s + m) * 2 - 1;
+    auto to_loader = [&](const at::Tensor& x) { return ((x + 1) / 2 - m) / s; };
+    const bool training = iter < options_.stage1_until;
+    generator_->train(training);
+    if (!training) {
+      torch::NoGradGuard no_grad;
+      return to_loader(generator_->forward(real_a));
+    }
+    const auto fake = generator_->forward(real_a), identity = generator_->forward(real_b);
+    losses.emplace_back("disc/gan", 0.5 * (lsgan_loss(discriminator_->forward(real_b), true) +
+                                           lsgan_loss(discriminator_->forward(fake.detach()), false)));
+    losses.emplace_back("cut/gan", lsgan_loss(discriminator_->forward(fake), true));
+    losses.emplace_back("cut/nce", 0.5 * (patch_nce(real_a, fake) + patch_nce(real_b, identity)));
+    if (options_.contrast && iter >= options_.contrast_from) {
+      // Prototype scores of the source and of its stylized copy (through the segmenter, which
+      // this loss does not train) should agree.
+      const auto bank = bank_->prototypes().clone();
+      at::Tensor reference;
+      {
+        torch::NoGradGuard no_grad;
+        reference = rows(look(source, false).projected).matmul(bank.t());
+      }
+      const auto styled = look(to_loader(fake), false).projected;
+      const auto scores = rows(reg_projection_->forward(styled)).matmul(bank.t());
+      losses.emplace_back("cut/consistency", options_.consistency_weight * torch::mse_loss(scores, reference));
+    }
+    return to_loader(fake.detach());
+  }
+
+  at::Tensor patch_nce(const at::Tensor& input, const at::Tensor& output) {
+    std::vector<at::Tensor> ids;
+    const auto keys = sampler_->forward(generator_->encode(input), options_.cut_patches, ids);
+    const auto queries = sampler_->forward(generator_->encode(output), options_.cut_patches, ids);
+    at::Tensor total = torch::zeros({}, input.options());
+    for (size_t l = 0; l < queries.size(); ++l) total = total + patch_nce_loss(queries[l], keys[l], input.size(0)).mean();
+    return total / double(queries.size());
   }
 
   Views look(const at::Tensor& images, bool segment = true) {
@@ -213,6 +305,10 @@ class CsaTask : public DacsTask {
   CsaHeads heads_{nullptr}, teacher_heads_{nullptr};
   PrototypeBank bank_{nullptr};
   std::unique_ptr<Stylizer> stylizer_;
+  CutGenerator generator_{nullptr};
+  PatchDiscriminator discriminator_{nullptr};
+  PatchSampler sampler_{nullptr};
+  torch::nn::Conv2d reg_projection_{nullptr};
 };
 
 }  // namespace
