@@ -37,6 +37,22 @@ std::map<std::string, at::Tensor> weights(const fs::path& file) {
   return {tensors.begin(), tensors.end()};
 }
 
+// Trains `settings` (4 steps, checkpoint every 2) straight, and in another folder stopped after 2
+// steps and resumed: the saved models must be equal. Returns the straight run's folder.
+fs::path expect_exact_resume(TrainResult (*train)(const Config&, const fs::path&), const std::vector<std::string>& settings,
+                             const std::string& tag) {
+  fs::path straight = smoke::fresh_dir(tag + "_straight"), resumed = smoke::fresh_dir(tag + "_resumed");
+  train(Config::load("", settings), straight);
+  auto half = settings;
+  half.push_back("train.iters=2");
+  train(Config::load("", half), resumed);
+  train(Config::load("", settings), resumed);
+  auto a = weights(straight / "model.safetensors"), b = weights(resumed / "model.safetensors");
+  EXPECT_EQ(a.size(), b.size());
+  for (auto& [name, tensor] : a) EXPECT_TRUE(b.count(name) && torch::equal(tensor, b.at(name))) << name;
+  return straight;
+}
+
 TEST(Adaptation, DacsSmallRunLearnsTheTarget) {
   configure_threads(0);
   fs::path run = smoke::fresh_dir("dacs_learns");
@@ -51,15 +67,7 @@ TEST(Adaptation, DacsSmallRunLearnsTheTarget) {
 TEST(Adaptation, DacsResumedRunEndsWithTheSameWeights) {
   configure_threads(2);
   auto settings = tiny_uda(4, {"train.checkpoint_every=2", "train.schedule=constant", "eval.max_images=4"});
-  fs::path straight = smoke::fresh_dir("dacs_straight"), resumed = smoke::fresh_dir("dacs_resumed");
-  train_dacs(Config::load("", settings), straight);
-  auto half = settings;
-  half.push_back("train.iters=2");
-  train_dacs(Config::load("", half), resumed);
-  train_dacs(Config::load("", settings), resumed);
-  auto a = weights(straight / "model.safetensors"), b = weights(resumed / "model.safetensors");
-  ASSERT_EQ(a.size(), b.size());
-  for (auto& [name, tensor] : a) EXPECT_TRUE(torch::equal(tensor, b.at(name))) << name;
+  expect_exact_resume(train_dacs, settings, "dacs");
 }
 
 // CSA with FDA stylization, the contrast from step 1: stopped after 2 of 4 steps and resumed ends
@@ -70,15 +78,7 @@ TEST(Adaptation, CsaResumesExactlyAndItsSwitchesDropTheirTerms) {
   auto settings = tiny_uda(4, {"train.checkpoint_every=2", "train.schedule=constant", "eval.max_images=4",
                                "csa.contrast_start=0.25", "csa.cam_start=0.25", "csa.projection_dim=64", "csa.pixels=256",
                                "method=csa"});
-  fs::path straight = smoke::fresh_dir("csa_straight"), resumed = smoke::fresh_dir("csa_resumed");
-  train_csa(Config::load("", settings), straight);
-  auto half = settings;
-  half.push_back("train.iters=2");
-  train_csa(Config::load("", half), resumed);
-  train_csa(Config::load("", settings), resumed);
-  auto a = weights(straight / "model.safetensors"), b = weights(resumed / "model.safetensors");
-  ASSERT_EQ(a.size(), b.size());
-  for (auto& [name, tensor] : a) EXPECT_TRUE(torch::equal(tensor, b.at(name))) << name;
+  fs::path straight = expect_exact_resume(train_csa, settings, "csa");
   std::ifstream log(straight / "metrics.jsonl");
   std::string line, last;
   while (std::getline(log, line))
@@ -108,20 +108,14 @@ TEST(Adaptation, CsaResumesExactlyAndItsSwitchesDropTheirTerms) {
 
 // CSA with a trained CUT stylizer (tiny): stage 1 (1 step) trains generator and discriminator with
 // their own optimizers, stage 2 freezes them; a run stopped after 2 steps and resumed ends with the
-// same segmenter.
+// same segmenter. Milestones scale with train.iters: stage 1 is round(0.3 x 2) = round(0.3 x 4) = 1
+// step in both the stopped and the full run.
 TEST(Adaptation, CsaWithCutResumesExactlyAcrossTheStages) {
   configure_threads(2);
   auto settings = tiny_uda(4, {"train.checkpoint_every=2", "train.schedule=constant", "eval.max_images=4",
                                "csa.stylizer=cut", "csa.cut_ngf=8", "csa.cut_blocks=5", "csa.cut_patches=32",
                                "csa.stage1=0.3", "csa.contrast_start=0.0", "train.log_every=1", "csa.projection_dim=32", "csa.pixels=128"});
-  fs::path straight = smoke::fresh_dir("csa_cut_straight"), resumed = smoke::fresh_dir("csa_cut_resumed");
-  train_csa(Config::load("", settings), straight);
-  auto half = settings;  // milestones scale with train.iters: stage 1 is round(0.3 x 2) = round(0.3 x 4) = 1 step
-  half.push_back("train.iters=2");
-  train_csa(Config::load("", half), resumed);
-  train_csa(Config::load("", settings), resumed);
-  auto a = weights(straight / "model.safetensors"), b = weights(resumed / "model.safetensors");
-  for (auto& [name, tensor] : a) EXPECT_TRUE(torch::equal(tensor, b.at(name))) << name;
+  fs::path straight = expect_exact_resume(train_csa, settings, "csa_cut");
   std::ifstream log(straight / "metrics.jsonl");
   std::string line;
   int stage1 = 0, stage2 = 0;

@@ -88,12 +88,6 @@ int class_index(const ClassInfo& classes, const YAML::Node& node, const std::str
   throw_bad_input(file, "'" + text + "' is neither a class name nor a class index");
 }
 
-void write_names(const std::filesystem::path& file, const SegDataset& dataset) {
-  std::string text;
-  for (size_t i = 0; i < dataset.size(); ++i) text += dataset.sample_id(i) + "\n";
-  write_file_atomic(file, text);
-}
-
 }  // namespace
 
 bool is_two_domain(const Config& config) { return !config.get<std::string>("uda.source.format").empty(); }
@@ -151,20 +145,15 @@ TrainSplits open_domain_splits(const Config& config, const std::filesystem::path
   }
   // data.holdout: labeled images (source ones) held out to choose the checkpoint, never target labels.
   const std::string holdout_text = config.get<std::string>("data.holdout");
-  double holdout_value = 0;
-  try {
-    holdout_value = std::stod(holdout_text);
-  } catch (const std::exception&) {
-    throw_usage("data.holdout must be a count or a fraction below 1, got '" + holdout_text + "'");
-  }
+  const int64_t held = count_from(holdout_text, labeled->size(), "data.holdout");
+  if (held < 0) throw_usage("data.holdout must be a count or a fraction below 1, got '" + holdout_text + "'");
   TrainSplits splits;
   splits.reported = target.evaluation;
   splits.unlabeled = oracle ? nullptr : std::make_shared<UnlabeledDataset>(target.adaptation);
-  const auto held = static_cast<size_t>(holdout_value < 1 ? std::llround(holdout_value * double(labeled->size())) : holdout_value);
-  if (held >= labeled->size()) throw_usage("data.holdout " + holdout_text + " leaves no labeled image");
+  if (static_cast<size_t>(held) >= labeled->size()) throw_usage("data.holdout " + holdout_text + " leaves no labeled image");
   if (held > 0) {
     const std::vector<size_t> order = seeded_permutation(labeled->size(), mix_seed({static_cast<uint64_t>(config.get<int64_t>("seed")), 0x401d}));
-    std::vector<size_t> out(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(held)), in(order.begin() + static_cast<std::ptrdiff_t>(held), order.end());
+    std::vector<size_t> out(order.begin(), order.begin() + held), in(order.begin() + held, order.end());
     std::sort(out.begin(), out.end());
     std::sort(in.begin(), in.end());
     splits.selection = std::make_shared<SubsetDataset>(labeled, std::move(out));

@@ -17,8 +17,6 @@
 #include "lesseg/data/open.h"
 
 namespace lesseg {
-namespace {
-
 // A count ("92") or a fraction of `total` ("0.125"); -1 when `text` is neither (a file name).
 int64_t count_from(const std::string& text, size_t total, const std::string& key) {
   size_t used = 0;
@@ -40,6 +38,8 @@ void write_names(const std::filesystem::path& file, const SegDataset& dataset) {
   for (size_t i = 0; i < dataset.size(); ++i) text += dataset.sample_id(i) + "\n";
   write_file_atomic(file, text);
 }
+
+namespace {
 
 // `count` indices of `candidates`, drawn with `seed`, in base order.
 std::vector<size_t> draw(const std::vector<size_t>& candidates, size_t count, uint64_t seed) {

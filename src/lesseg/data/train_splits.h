@@ -27,6 +27,13 @@ struct TrainSplits {
 // write_lists, RUN/labeled.txt and RUN/holdout.txt name the images, so a split can be read back.
 TrainSplits open_train_splits(const Config& config, const std::filesystem::path& run_dir, bool write_lists);
 
+// A count ("92") or a fraction of `total` ("0.125", at least 1 unless 0); -1 when `text` is neither
+// (a file name); a usage error naming `key` for a negative or fractional count.
+int64_t count_from(const std::string& text, size_t total, const std::string& key);
+
+// Writes the dataset's sample ids, one per line (RUN/labeled.txt, holdout.txt, ...).
+void write_names(const std::filesystem::path& file, const SegDataset& dataset);
+
 // The names in a list file (see above); bad_input naming the file when it cannot be read.
 std::vector<std::string> read_name_list(const std::filesystem::path& file);
 

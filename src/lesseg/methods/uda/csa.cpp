@@ -92,13 +92,14 @@ at::Tensor classes_present(const at::Tensor& labels, int64_t classes, int64_t ig
   return one_hot.flatten(1, 2).amax(1).to(torch::kFloat);
 }
 
-// Labels [B, H, W] nearest-downsampled to the feature grid [h, w].
-at::Tensor to_grid(const at::Tensor& labels, int64_t h, int64_t w) {
-  return F::interpolate(labels.unsqueeze(1).to(torch::kFloat),
+// A per-pixel map [B, H, W] (labels, weights) nearest-downsampled to the feature grid [h, w], as float.
+at::Tensor nearest_on_grid(const at::Tensor& map, int64_t h, int64_t w) {
+  return F::interpolate(map.unsqueeze(1).to(torch::kFloat),
                         F::InterpolateFuncOptions().size(std::vector<int64_t>{h, w}).mode(torch::kNearest))
-      .squeeze(1)
-      .to(torch::kLong);
+      .squeeze(1);
 }
+
+at::Tensor to_grid(const at::Tensor& labels, int64_t h, int64_t w) { return nearest_on_grid(labels, h, w).to(torch::kLong); }
 
 // [B, D, h, w] -> [B h w, D]
 at::Tensor rows(const at::Tensor& map) { return map.permute({0, 2, 3, 1}).reshape({-1, map.size(1)}); }
@@ -270,7 +271,7 @@ class CsaTask : public DacsTask {
                     const at::Tensor& weights) {
     const int64_t h = v.projected.size(2), w = v.projected.size(3);
     at::Tensor features = rows(v.projected), grid_labels = to_grid(labels, h, w).flatten();
-    at::Tensor grid_weights = weights.defined() ? to_grid_weights(weights, h, w).flatten() : at::Tensor();
+    at::Tensor grid_weights = weights.defined() ? nearest_on_grid(weights, h, w).flatten() : at::Tensor();
     auto labeled = grid_labels.ne(ignore_index_).nonzero().flatten();
     if (labeled.numel() > options_.pixels)
       labeled = labeled.index_select(0, torch::randperm(labeled.numel(), labeled.options()).slice(0, 0, options_.pixels));
@@ -280,12 +281,6 @@ class CsaTask : public DacsTask {
     losses.emplace_back("contrast_" + name,
                         options_.contrast_weight * prototype_contrast(features, grid_labels, bank_, options_.tau, ignore_index_, grid_weights));
     losses.emplace_back("diversity_" + name, options_.diversity_weight * prototype_diversity(features, bank_, options_.tau));
-  }
-
-  static at::Tensor to_grid_weights(const at::Tensor& weights, int64_t h, int64_t w) {
-    return F::interpolate(weights.unsqueeze(1).to(torch::kFloat),
-                          F::InterpolateFuncOptions().size(std::vector<int64_t>{h, w}).mode(torch::kNearest))
-        .squeeze(1);
   }
 
   void update_prototypes(const ClassMixed& mixed, bool contrast) {
@@ -314,16 +309,9 @@ class CsaTask : public DacsTask {
 }  // namespace
 
 TrainResult train_csa(const Config& config, const std::filesystem::path& run_dir) {
-  require_two_domains(config, "csa");
-  SegmentationRun run = open_segmentation_run(config, run_dir);
-  const ModelSpec spec = model_spec_from(config, run.num_classes());
-  SavedSegmenter student = new_segmenter(config, spec, run, true);
-  SavedSegmenter teacher = new_segmenter(config, spec, run, false);
-  CsaTask task(config, run, student.model, teacher.model);
-  TrainerOptions options = trainer_options_from(config, run_dir);
-  options.distributed = run.dist;
-  Trainer trainer(task, options);
-  return finish_segmentation_run(trainer, config, run, {{"model", "model.safetensors", &student}}, task.skipped_images());
+  return train_adaptation(config, run_dir, "csa", [](const Config& c, const SegmentationRun& r, Segmenter s, Segmenter t) {
+    return std::make_unique<CsaTask>(c, r, std::move(s), std::move(t));
+  });
 }
 
 }  // namespace lesseg

@@ -4,6 +4,8 @@
 // batch (SemiTask's paired loader); the EMA teacher pseudo-labels the target; half of each source
 // image's classes are pasted onto a target image, labels and weights following the pixels; the
 // mixed batch is colour-jittered and blurred; the student learns from source and mix.
+#include <functional>
+#include <memory>
 #include <random>
 
 #include "lesseg/methods/common/batch_jitter.h"
@@ -57,5 +59,12 @@ class DacsTask : public SemiTask {
   int64_t ignore_top_, ignore_bottom_;
   BatchJitterOptions jitter_;
 };
+
+// The student and a teacher of the same spec, the task `make_task` builds on them, the trainer, and
+// the student saved as model.safetensors and scored on the target: dacs and csa.
+using MakeDacsTask =
+    std::function<std::unique_ptr<DacsTask>(const Config&, const SegmentationRun&, Segmenter student, Segmenter teacher)>;
+TrainResult train_adaptation(const Config& config, const std::filesystem::path& run_dir, const std::string& method,
+                             const MakeDacsTask& make_task);
 
 }  // namespace lesseg
